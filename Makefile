@@ -1,0 +1,52 @@
+# Timpora: one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= var/demo
+DEMO_PERSONS ?= 20000
+DEMO_SEED ?= 7
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format typecheck pytest bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install Timpora with pinned dependencies
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 or python3 on PATH)"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+run: install ## Main job: simulate a world, validate it, build features (see README)
+	$(BIN)/timpora simulate --out $(DEMO_DIR) --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
+	$(BIN)/timpora validate $(DEMO_DIR)
+	$(BIN)/timpora features $(DEMO_DIR) --out $(DEMO_DIR)-features.parquet
+
+test: install lint typecheck pytest ## Lint, type-check and run the whole test suite
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install ## mypy over the packages
+	$(BIN)/mypy
+
+pytest: install ## The test suite (slow end-to-end tests included); fails if no test ran
+	$(BIN)/python -m pytest
+
+bench: install ## Benchmarks (wall time, peak memory); results in bench/results/
+	$(BIN)/python bench/run_all.py
+
+clean: ## Remove generated data and the virtual environment
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

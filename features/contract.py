@@ -1,0 +1,317 @@
+"""The input data contract (version 1) in machine-readable form.
+
+This module is the canonical definition of `../shared/data-contract.md`: the eight
+tables, their columns, types, nullability, closed enumerations, keys and date
+rules. Loading, validation, the simulator and the feature pipeline all read it;
+nothing else may restate a table's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+CONTRACT_VERSION = "1"
+
+
+class Kind(StrEnum):
+    """The logical type of a column; `DTYPES` maps each to its in-memory dtype."""
+
+    ID = "id"
+    TEXT = "text"
+    ENUM = "enum"
+    DATE = "date"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+
+
+# In-memory pandas dtype of each kind after loading. Dates are day-precision
+# values kept as datetime64[s] so that far-future sentinels (9999-12-31) fit.
+DTYPES: dict[Kind, Any] = {
+    Kind.ID: "str",
+    Kind.TEXT: "str",
+    Kind.ENUM: "str",
+    Kind.DATE: "datetime64[s]",
+    Kind.INT: "Int64",
+    Kind.FLOAT: "float64",
+    Kind.BOOL: "bool",
+}
+
+SEX = ("F", "M", "X")
+SPONSOR_TYPE = ("COMPANY", "INDIVIDUAL", "INSTITUTION")
+PERMIT_TYPE = (
+    "VOA",
+    "VISIT",
+    "ITAS_WORK",
+    "ITAS_INVESTOR",
+    "ITAS_FAMILY",
+    "ITAS_STUDY",
+    "ITAS_RETIREMENT",
+    "ITAP",
+)
+DIRECTION = ("IN", "OUT")
+REPORTER = ("HOTEL", "LANDLORD", "SPONSOR", "SELF")
+AGENCY = (
+    "POLICE",
+    "MILITARY",
+    "INTELLIGENCE",
+    "NARCOTICS",
+    "PROSECUTOR",
+    "MANPOWER",
+    "RELIGIOUS_AFFAIRS",
+    "CUSTOMS",
+    "PORT_AUTHORITY",
+    "LOCAL_GOV",
+    "PUBLIC",
+)
+REPORT_CATEGORY = ("ILLEGAL_WORK", "PERMIT_MISUSE", "ADDRESS", "PUBLIC_ORDER", "OTHER")
+LABOUR_VIOLATION = (
+    "NO_RPTKA",
+    "UNAPPROVED_POSITION",
+    "LEVY_UNPAID",
+    "NO_LOCAL_COUNTERPART",
+    "OTHER",
+)
+TRIGGER = ("RANDOM", "TARGETED", "TIP", "ROUTINE")
+VIOLATION_TYPE = (
+    "OVERSTAY",
+    "PERMIT_MISUSE",
+    "UNAPPROVED_WORK",
+    "UNREPORTED_ADDRESS",
+    "DOCUMENT_FRAUD",
+    "OTHER",
+)
+ACTION = ("DEPORTATION", "FINE", "WARNING", "NONE")
+
+# Visit-type permits: short stays without a work or residence purpose.
+VISIT_PERMIT_TYPES = ("VOA", "VISIT")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table as the contract defines it."""
+
+    name: str
+    kind: Kind
+    nullable: bool = False
+    optional: bool = False  # the column may be absent from the file altogether
+    values: tuple[str, ...] | None = None  # closed enumeration, for Kind.ENUM
+    unique: bool = False
+    references: str | None = None  # "table.column" this foreign key points to
+    protected: bool = False  # audit only: never a model feature
+    min_exclusive: float | None = None
+    max_inclusive: float | None = None
+
+    @property
+    def dtype(self) -> Any:
+        return DTYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """`later` must be on or after `earlier` wherever both are set."""
+
+    earlier: str
+    later: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a data set: its columns and the rules that span columns."""
+
+    name: str
+    columns: tuple[Column, ...]
+    event_date: str | None = None  # the date that places a row in time
+    date_orders: tuple[DateOrder, ...] = ()
+    at_least_one_of: tuple[str, ...] = ()  # at least one of these must be set per row
+    description: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(col.name for col in self.columns)
+
+    @property
+    def key(self) -> str | None:
+        """The unique identifier column, if the table has one."""
+        for col in self.columns:
+            if col.unique:
+                return col.name
+        return None
+
+
+def _id(name: str, **kw: object) -> Column:
+    return Column(name, Kind.ID, **kw)  # type: ignore[arg-type]
+
+
+def _enum(name: str, values: tuple[str, ...], **kw: object) -> Column:
+    return Column(name, Kind.ENUM, values=values, **kw)  # type: ignore[arg-type]
+
+
+def _date(name: str, **kw: object) -> Column:
+    return Column(name, Kind.DATE, **kw)  # type: ignore[arg-type]
+
+
+PERSONS = Table(
+    "persons",
+    (
+        _id("person_id", unique=True),
+        Column("nationality", Kind.TEXT, protected=True),
+        _enum("sex", SEX, protected=True),
+        Column("birth_year", Kind.INT, protected=True),
+    ),
+    description="one row per foreign national",
+)
+
+SPONSORS = Table(
+    "sponsors",
+    (
+        _id("sponsor_id", unique=True),
+        _enum("sponsor_type", SPONSOR_TYPE),
+        Column("sector", Kind.TEXT, nullable=True),
+        Column("district", Kind.TEXT),
+        _date("registered_date"),
+        Column("rptka_quota", Kind.INT, nullable=True),
+    ),
+    description="one row per sponsor (penjamin)",
+)
+
+PERMITS = Table(
+    "permits",
+    (
+        _id("permit_id", unique=True),
+        _id("person_id", references="persons.person_id"),
+        _id("sponsor_id", nullable=True, references="sponsors.sponsor_id"),
+        _enum("permit_type", PERMIT_TYPE),
+        Column("visa_index", Kind.TEXT, nullable=True, optional=True),
+        Column("position", Kind.TEXT, nullable=True),
+        Column("work_district", Kind.TEXT, nullable=True),
+        _date("issue_date"),
+        _date("expiry_date"),
+        _date("cancelled_date", nullable=True),
+    ),
+    event_date="issue_date",
+    date_orders=(DateOrder("issue_date", "expiry_date"), DateOrder("issue_date", "cancelled_date")),
+    description="visas and stay permits (izin tinggal)",
+)
+
+BORDER_CROSSINGS = Table(
+    "border_crossings",
+    (
+        _id("person_id", references="persons.person_id"),
+        _date("crossing_date"),
+        _enum("direction", DIRECTION),
+        Column("port", Kind.TEXT),
+    ),
+    event_date="crossing_date",
+    description="entries and exits at checkpoints (TPI)",
+)
+
+ADDRESS_REPORTS = Table(
+    "address_reports",
+    (
+        _id("person_id", references="persons.person_id"),
+        _date("report_date"),
+        Column("district", Kind.TEXT),
+        _enum("reporter", REPORTER),
+    ),
+    event_date="report_date",
+    description="residence reports (APOA, sponsor and self reports)",
+)
+
+AGENCY_REPORTS = Table(
+    "agency_reports",
+    (
+        _id("report_id", unique=True),
+        _date("report_date"),
+        _enum("agency", AGENCY),
+        _id("person_id", nullable=True, references="persons.person_id"),
+        _id("sponsor_id", nullable=True, references="sponsors.sponsor_id"),
+        _enum("category", REPORT_CATEGORY),
+    ),
+    event_date="report_date",
+    at_least_one_of=("person_id", "sponsor_id"),
+    description="reports from partner agencies and the public",
+)
+
+LABOUR_VIOLATIONS = Table(
+    "labour_violations",
+    (
+        _id("sponsor_id", references="sponsors.sponsor_id"),
+        _date("finding_date"),
+        _enum("violation", LABOUR_VIOLATION),
+    ),
+    event_date="finding_date",
+    description="Manpower office findings against employers",
+)
+
+INSPECTIONS = Table(
+    "inspections",
+    (
+        _id("inspection_id", unique=True),
+        _id("person_id", references="persons.person_id"),
+        _id("sponsor_id", nullable=True, references="sponsors.sponsor_id"),
+        _date("inspection_date"),
+        _enum("trigger", TRIGGER),
+        Column("violation_found", Kind.BOOL),
+        _enum("violation_type", VIOLATION_TYPE, nullable=True),
+        _enum("action", ACTION, nullable=True),
+        Column(
+            "selection_propensity",
+            Kind.FLOAT,
+            nullable=True,
+            optional=True,
+            min_exclusive=0.0,
+            max_inclusive=1.0,
+        ),
+    ),
+    event_date="inspection_date",
+    description="immigration inspections and their outcomes (the labels)",
+)
+
+TABLES: tuple[Table, ...] = (
+    PERSONS,
+    SPONSORS,
+    PERMITS,
+    BORDER_CROSSINGS,
+    ADDRESS_REPORTS,
+    AGENCY_REPORTS,
+    LABOUR_VIOLATIONS,
+    INSPECTIONS,
+)
+TABLE_NAMES: tuple[str, ...] = tuple(t.name for t in TABLES)
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+# Columns that are protected attributes (audit only). Anything derived from
+# them is protected too; the feature allow-list never names any of them.
+PROTECTED_COLUMNS: frozenset[str] = frozenset(col.name for t in TABLES for col in t.columns if col.protected)
+
+# The evaluation-only ground truth a simulated data set may carry.
+TRUTH_DIR = "_truth"
+TRUTH = Table(
+    "violations",
+    (
+        _id("person_id"),
+        _enum("violation_type", VIOLATION_TYPE),
+        _date("start_date"),
+        _date("end_date", nullable=True),
+    ),
+    date_orders=(DateOrder("start_date", "end_date"),),
+    description="hidden ground truth: who was in violation, of what, when (evaluation only)",
+)
+
+
+def table(name: str) -> Table:
+    """The contract's definition of table `name`."""
+    try:
+        return TABLES_BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; the contract has {', '.join(TABLE_NAMES)}") from None

@@ -1,0 +1,123 @@
+"""A data set in memory: the eight contract tables with their contract dtypes.
+
+`Tables` is what every stage takes as input. Reading a directory (with
+validation) lives in `features.loading`; this module only holds the container,
+builds typed frames from trusted in-memory data, and writes data sets out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from features.contract import TABLES, TRUTH, TRUTH_DIR, Table, table
+
+FileFormat = Literal["parquet", "csv"]
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The eight tables of one data set, each with exactly the contract's columns."""
+
+    persons: pd.DataFrame
+    sponsors: pd.DataFrame
+    permits: pd.DataFrame
+    border_crossings: pd.DataFrame
+    address_reports: pd.DataFrame
+    agency_reports: pd.DataFrame
+    labour_violations: pd.DataFrame
+    inspections: pd.DataFrame
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        table(name)  # clear error for an unknown name
+        frame: pd.DataFrame = getattr(self, name)
+        return frame
+
+    def items(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        for f in fields(self):
+            yield f.name, getattr(self, f.name)
+
+    def replace(self, **frames: pd.DataFrame) -> Tables:
+        """A copy with some tables replaced (coerced to the contract)."""
+        current = dict(self.items())
+        current.update({name: typed_frame(table(name), frame) for name, frame in frames.items()})
+        return Tables(**current)
+
+    def last_date(self) -> pd.Timestamp | None:
+        """The latest event date in any table, or None for a data set without events."""
+        latest: list[pd.Timestamp] = []
+        for spec in TABLES:
+            if spec.event_date is None:
+                continue
+            col = self[spec.name][spec.event_date]
+            if len(col) and col.notna().any():
+                latest.append(pd.Timestamp(col.max()))
+        return max(latest) if latest else None
+
+
+def empty_frame(spec: Table) -> pd.DataFrame:
+    """A zero-row frame with the table's columns and dtypes."""
+    return pd.DataFrame({c.name: pd.Series([], dtype=c.dtype) for c in spec.columns})
+
+
+def typed_frame(spec: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """Trusted data to the contract's columns and dtypes (optional columns added as null).
+
+    For frames built by code (the simulator, tests). Files from outside go
+    through `features.loading`, which checks every value instead of trusting it.
+    """
+    out = {}
+    for col in spec.columns:
+        if col.name in frame.columns:
+            values = frame[col.name]
+            if col.dtype.startswith("datetime64"):
+                values = pd.to_datetime(values).astype(col.dtype)
+            else:
+                values = values.astype(col.dtype)
+            out[col.name] = values.reset_index(drop=True)
+        elif col.optional:
+            out[col.name] = pd.Series([None] * len(frame), dtype=col.dtype)
+        else:
+            raise KeyError(f"table {spec.name!r} needs column {col.name!r}")
+    return pd.DataFrame(out)
+
+
+def make_tables(frames: Mapping[str, pd.DataFrame]) -> Tables:
+    """Build `Tables` from trusted frames; tables not given are empty."""
+    built = {
+        spec.name: typed_frame(spec, frames[spec.name]) if spec.name in frames else empty_frame(spec)
+        for spec in TABLES
+    }
+    return Tables(**built)
+
+
+def _write_frame(frame: pd.DataFrame, path_stem: Path, fmt: FileFormat) -> Path:
+    if fmt == "parquet":
+        path = path_stem.with_suffix(".parquet")
+        out = frame.copy()
+        for name in out.columns:
+            if str(out[name].dtype).startswith("datetime64"):
+                # date32, as the contract says for parquet.
+                out[name] = out[name].dt.date
+        out.to_parquet(path, index=False)
+    else:
+        path = path_stem.with_suffix(".csv")
+        frame.to_csv(path, index=False, date_format="%Y-%m-%d")
+    return path
+
+
+def write_tables(tables: Tables, out_dir: Path, fmt: FileFormat = "parquet") -> list[Path]:
+    """Write every table as `<table>.<fmt>` into `out_dir` (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [_write_frame(frame, out_dir / name, fmt) for name, frame in tables.items()]
+
+
+def write_truth(truth: pd.DataFrame, out_dir: Path, fmt: FileFormat = "parquet") -> Path:
+    """Write the evaluation-only ground truth into `out_dir/_truth/`."""
+    truth_dir = out_dir / TRUTH_DIR
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    return _write_frame(typed_frame(TRUTH, truth), truth_dir / TRUTH.name, fmt)

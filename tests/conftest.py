@@ -1,0 +1,8 @@
+"""Shared fixtures. Tests import the hand-built world from tests/tiny_world.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
