@@ -15,16 +15,17 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save, timed  # noqa: E402
+from common import save, timed
+from features.loading import load_valid_tables
 
-from features.loading import load_valid_tables  # noqa: E402
-from features.pipeline import build_features  # noqa: E402
+from features.pipeline import build_features
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--data", type=Path, required=True, help="data set directory")
-    parser.add_argument("--dates", type=int, default=1, help="number of monthly as-of dates ending at the last date")
+    parser.add_argument("--dates", type=int, default=1, help="monthly as-of dates, ending at the last date")
     args = parser.parse_args()
 
     record: dict[str, object] = {"data": str(args.data), "dates": args.dates}

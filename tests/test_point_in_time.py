@@ -117,7 +117,10 @@ def _append(base: Tables, future: dict[str, list[dict[str, object]]]) -> Tables:
             extra[key] = [f"F{name[:3]}{i}" for i in range(len(extra))]
         frames[name] = pd.concat([base[name], extra], ignore_index=True)
     frames["persons"] = pd.concat(
-        [base.persons, pd.DataFrame([{"person_id": "P7", "nationality": "IND", "sex": "F", "birth_year": 2000}])]
+        [
+            base.persons,
+            pd.DataFrame([{"person_id": "P7", "nationality": "IND", "sex": "F", "birth_year": 1999}]),
+        ]
     )
     frames["sponsors"] = pd.concat(
         [
@@ -169,7 +172,7 @@ def test_a_past_row_does_move_features() -> None:
 
 def test_a_row_dated_on_t_counts_and_one_dated_after_t_does_not() -> None:
     for offset, expected in ((0, 1.0), (1, 0.0)):
-        extra = {"agency_reports": [{"report_date": T + pd.Timedelta(days=offset), "agency": "POLICE",
-                                     "person_id": "P3", "sponsor_id": None, "category": "OTHER"}]}  # fmt: skip
+        report = {"report_date": T + pd.Timedelta(days=offset), "agency": "POLICE", "person_id": "P3"}
+        extra = {"agency_reports": [{**report, "sponsor_id": None, "category": "OTHER"}]}
         changed = build_features(_append(BASE, extra), [dt.date.fromisoformat(AS_OF)])
         assert changed.loc[("P3", T), "person_reports_total"] == expected

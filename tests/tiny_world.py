@@ -43,7 +43,8 @@ def tiny_tables() -> Tables:
         ],
     )
     permits = _frame(
-        "permit_id person_id sponsor_id permit_type position work_district issue_date expiry_date cancelled_date",
+        "permit_id person_id sponsor_id permit_type position work_district "
+        "issue_date expiry_date cancelled_date",
         [
             ("PM1", "P1", "S1", "VISIT", None, None, "2024-01-01", "2024-02-29", None),
             ("PM2", "P1", "S1", "ITAS_WORK", "ENG", "3672", "2024-03-01", "2025-02-28", None),
