@@ -13,13 +13,16 @@ from features.grouping import count_by, max_by
 from features.pipeline import INDEX_NAMES, to_day
 from features.snapshot import take_snapshot
 from features.tables import Tables
-from features.timeline import build_timeline, codes_of, day_numbers
+from features.timeline import Timeline, build_timeline, codes_of, day_numbers
 
 RANDOM = TRIGGER.index("RANDOM")
 
 
 def build_labels(
-    tables: Tables, as_of_dates: Sequence[dt.date | pd.Timestamp | str], horizon_days: int
+    tables: Tables,
+    as_of_dates: Sequence[dt.date | pd.Timestamp | str],
+    horizon_days: int,
+    timeline: Timeline | None = None,
 ) -> pd.DataFrame:
     """One row per case (person in the country on T) and as-of date, indexed like the features.
 
@@ -28,10 +31,12 @@ def build_labels(
     `random_inspected` and `random_label` (the same for RANDOM inspections only,
     the unbiased sample), `triggers` (the window's triggers, '|'-joined) and
     `selection_propensity` (the smallest logged propensity in the window; NaN if none).
+    Pass the `timeline` of the same tables to reuse it.
     """
     if horizon_days < 1:
         raise ValueError("horizon_days must be at least 1")
-    timeline = build_timeline(tables)
+    if timeline is None:
+        timeline = build_timeline(tables)
     n = timeline.n_persons
     frame = tables.inspections
     person = codes_of(frame["person_id"], timeline.person_ids)

@@ -113,6 +113,7 @@ class SponsorAttributes:
     sector: IntArray  # code in features.registry.KBLI_SECTIONS, -1 when null or unknown
     registered: IntArray
     quota: FloatArray  # NaN when the sponsor has no RPTKA quota
+    district: IntArray  # code in Timeline.districts
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,11 @@ def build_timeline(tables: Tables) -> Timeline:
     persons = pd.Index(tables.persons["person_id"])
     sponsors = pd.Index(tables.sponsors["sponsor_id"])
     districts = pd.Index(
-        pd.concat([tables.address_reports["district"], tables.permits["work_district"]]).dropna().unique()
+        pd.concat(
+            [tables.address_reports["district"], tables.permits["work_district"], tables.sponsors["district"]]
+        )
+        .dropna()
+        .unique()
     )
     permits = _permit_events(tables.permits, persons, sponsors, districts)
     agency = tables.agency_reports
@@ -251,6 +256,7 @@ def build_timeline(tables: Tables) -> Timeline:
             sector=enum_codes(sponsor_frame["sector"], KBLI_SECTIONS),
             registered=day_numbers(sponsor_frame["registered_date"]),
             quota=np.asarray(sponsor_frame["rptka_quota"].astype("float64"), dtype=np.float64),
+            district=codes_of(sponsor_frame["district"], districts),
         ),
     )
 

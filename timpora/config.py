@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -17,9 +17,22 @@ class SimulationDefaults:
 
 
 @dataclass(frozen=True)
-class Settings:
-    simulation: SimulationDefaults = SimulationDefaults()
+class TrainingDefaults:
     horizon_days: int = 90  # label window: a violation found within H days after T
+    stride_days: int = 30  # spacing of training as-of dates
+    max_train_dates: int = 12
+    capacities: tuple[int | str, ...] = (50, 100, 500, "1%", "5%", "10%")
+    main_capacity: str = "10%"  # the list size gates and the bias audit use
+    seed: int = 7
+    promotion_tolerance: float = 0.02  # a challenger may be this much worse (absolute) and still promote
+    bias_bounds: tuple[float, float] = (0.8, 1.25)  # four-fifths convention
+    shap_sample: int = 2_000  # test cases explained for global importance (about 2 ms each)
+
+
+@dataclass(frozen=True)
+class Settings:
+    simulation: SimulationDefaults = field(default_factory=SimulationDefaults)
+    training: TrainingDefaults = field(default_factory=TrainingDefaults)
 
 
 SETTINGS = Settings()

@@ -1,0 +1,80 @@
+"""Baselines scored in the same run as the model, on the same cases.
+
+- random: a seeded random order (what an unguided team would find);
+- office rule: the naive rule offices use today: currently overstaying first, then
+  recent agency reports about the person, then fewest days to permit expiry;
+- logistic regression on the same allow-listed features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from features.registry import FEATURE_NAMES, FEATURES_BY_NAME
+from models.ranker import feature_matrix
+
+Scores = npt.NDArray[np.float64]
+
+
+def random_scores(n: int, seed: int) -> Scores:
+    return np.random.default_rng(seed).random(n)
+
+
+def office_rule_scores(features: pd.DataFrame) -> Scores:
+    """Scores in (0, 1] that order cases by the office rule; cases equal on all keys tie."""
+    overstay = features["overstay_now"].fillna(0).to_numpy(dtype=np.float64)
+    reports = features["person_reports_90d"].fillna(0).to_numpy(dtype=np.float64)
+    expiry = features["days_to_expiry"].fillna(np.inf).to_numpy(dtype=np.float64)
+    if len(overstay) == 0:
+        return np.empty(0)
+    order = np.lexsort((expiry, -reports, -overstay))  # lexsort: last key first
+    keys = np.column_stack((overstay, reports, expiry))[order]
+    new_key = np.ones(len(order), dtype=bool)
+    new_key[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    dense_rank = np.cumsum(new_key)
+    scores = np.empty(len(order))
+    scores[order] = 1.0 - (dense_rank - 1) / dense_rank[-1]
+    return scores
+
+
+def _logistic_pipeline() -> Pipeline:
+    categorical = [j for j, n in enumerate(FEATURE_NAMES) if FEATURES_BY_NAME[n].is_categorical]
+    numeric = [j for j in range(len(FEATURE_NAMES)) if j not in categorical]
+    columns = ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                numeric,
+            ),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=-1.0),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                categorical,
+            ),
+        ]
+    )
+    return make_pipeline(columns, LogisticRegression(max_iter=2000, class_weight="balanced"))
+
+
+def fit_logistic(
+    features: pd.DataFrame, label: npt.NDArray[np.int64], weight: npt.NDArray[np.float64]
+) -> Pipeline:
+    """A logistic regression on the same features (imputed, scaled, one-hot categories)."""
+    model = _logistic_pipeline()
+    model.fit(feature_matrix(features, FEATURE_NAMES), label, logisticregression__sample_weight=weight)
+    return model
+
+
+def logistic_scores(model: Pipeline, features: pd.DataFrame) -> Scores:
+    return np.asarray(model.predict_proba(feature_matrix(features, FEATURE_NAMES))[:, 1], dtype=np.float64)

@@ -1,0 +1,89 @@
+"""Evaluation of the model and the baselines on the test fold, in three views.
+
+- labelled: every labelled test case (biased toward what past policy inspected);
+- random_sample: RANDOM-inspected cases only, the unbiased estimate (with a
+  Wilson interval, since the sample is small);
+- truth: every case against the simulator's hidden truth, when the data set
+  has `_truth/` (what the top k would really find).
+Metric keys are "<view>/<scorer>/<metric>", e.g. "labelled/model/precision@10%".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.registry import FAMILY_LABELS, FEATURES_BY_NAME
+from training.metrics import evaluate_ranking, resolve_k, wilson_interval
+
+Scores = npt.NDArray[np.float64]
+VIEWS = ("labelled", "random_sample", "truth")
+
+
+def view_labels(labels: pd.DataFrame, truth: pd.Series | None) -> dict[str, pd.Series]:
+    """The label series of each view available for these cases."""
+    views = {"labelled": labels["label"], "random_sample": labels["random_label"]}
+    if truth is not None:
+        views["truth"] = truth.astype("boolean")
+    return views
+
+
+def evaluate_views(
+    scores: Mapping[str, Scores],
+    labels: pd.DataFrame,
+    truth: pd.Series | None,
+    ks: Sequence[int | str],
+    main_k: int | str,
+) -> pd.DataFrame:
+    """One row per (view, scorer) with every ranking metric; ties broken by person_id."""
+    tie_key = labels.index.get_level_values("person_id").to_numpy(dtype=str)
+    rows = []
+    for view, label in view_labels(labels, truth).items():
+        for scorer, values in scores.items():
+            metrics = evaluate_ranking(values, label, ks, tie_key=tie_key)
+            labelled = metrics.get(f"labelled@{main_k}", float("nan"))
+            precision = metrics.get(f"precision@{main_k}", float("nan"))
+            if labelled and not np.isnan(labelled) and not np.isnan(precision):
+                low, high = wilson_interval(round(precision * labelled), int(labelled))
+            else:
+                low, high = float("nan"), float("nan")
+            rows.append(
+                {
+                    "view": view,
+                    "scorer": scorer,
+                    **metrics,
+                    f"precision@{main_k}_low": low,
+                    f"precision@{main_k}_high": high,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def flatten(table: pd.DataFrame) -> dict[str, float]:
+    """The evaluation table as flat "<view>/<scorer>/<metric>" keys (for MLflow and gates)."""
+    out: dict[str, float] = {}
+    for row in table.to_dict("records"):
+        prefix = f"{row.pop('view')}/{row.pop('scorer')}"
+        out.update({f"{prefix}/{k}": float(v) for k, v in row.items() if v is not None})
+    return out
+
+
+def top_k_mask(scores: Scores, k: int | str, tie_key: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
+    """Which cases a list of capacity k holds (same ordering as the metrics)."""
+    from training.metrics import rank_order
+
+    n = resolve_k(k, len(scores))
+    listed = np.zeros(len(scores), dtype=bool)
+    listed[rank_order(scores, tie_key)[:n]] = True
+    return listed
+
+
+def shap_importance(contributions: pd.DataFrame) -> pd.DataFrame:
+    """Mean |SHAP| per feature and its family, largest first."""
+    values = contributions.drop(columns="bias").abs().mean()
+    frame = pd.DataFrame({"feature": values.index, "mean_abs_shap": values.to_numpy()})
+    frame["family"] = [FAMILY_LABELS[FEATURES_BY_NAME[f].family][0] for f in frame["feature"]]
+    return frame.sort_values("mean_abs_shap", ascending=False, ignore_index=True)

@@ -1,0 +1,172 @@
+"""The `timpora train` job end to end: load, train, evaluate, audit, log to MLflow, gate, register.
+
+The current champion (if any) is scored on the challenger's own test fold in
+the same run, so promotion compares the two on the same hold-out.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import CONTRACT_VERSION
+from features.loading import load_valid_tables
+from models.card import model_card
+from training.audit import nationality_proxy_auc, run_bias_audit
+from training.registry import Gates, NoModelError, check_gates, load_risk_model, register_run
+from training.report import headline_table, write_run_files
+from training.tracking import TrackingConfig, log_training_run, start_experiment
+from training.train import (
+    TrainingResult,
+    TrainOptions,
+    build_case_sets,
+    evaluate_result,
+    split_for,
+    train_model,
+)
+from training.truth import load_truth, truth_labels
+
+
+@dataclass
+class TrainingOutcome:
+    result: TrainingResult
+    run_id: str
+    version: str | None  # registered version, None when the gates refused it
+    gate_failures: list[str]
+    bias_flags: list[str]
+    champion_version: str | None
+    proxy_auc: float
+
+
+def fingerprint(data_dir: Path) -> str:
+    """A short content hash of the data set's table files (which data trained this run)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(data_dir.glob("*.parquet")) + sorted(data_dir.glob("*.csv")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_training(
+    data_dir: Path, options: TrainOptions, tracking: TrackingConfig, gates: Gates | None = None
+) -> TrainingOutcome:
+    d = options.defaults
+    gates = gates or Gates(metric=f"precision@{d.main_capacity}")
+    tables = load_valid_tables(data_dir)
+    truth_frame = load_truth(data_dir)  # evaluation only: never reaches features or training
+    split = split_for(tables, options)
+    result = train_model(tables, options, build_case_sets(tables, split))
+    test = result.test
+
+    start_experiment(tracking)
+    champion_version: str | None = None
+    champion_flags: list[str] = []
+    truth = (
+        truth_labels(truth_frame, test.labels.index, split.horizon_days) if truth_frame is not None else None
+    )
+    try:
+        champion, champion_version = load_risk_model(tracking, alias="champion")
+        result.test_scores["champion"] = champion.score(test.features)
+    except NoModelError:
+        champion = None
+    result = evaluate_result(result, truth, d)
+    bias, flags = run_bias_audit(
+        tables, result.test_scores["model"], test.labels, truth, d.main_capacity, d.bias_bounds
+    )
+    if champion is not None:
+        _, champion_flags = run_bias_audit(
+            tables, result.test_scores["champion"], test.labels, truth, d.main_capacity, d.bias_bounds
+        )
+    proxy = nationality_proxy_auc(tables, test.features, d.seed)
+
+    labelled = {
+        k.removeprefix("labelled/"): v for k, v in result.summary.items() if k.startswith("labelled/")
+    }
+    failures = check_gates(labelled, gates)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        write_run_files(result, bias, flags, proxy, d.main_capacity, out)
+        headline = headline_table(result.evaluation, d.main_capacity)
+        (out / "model_card.md").write_text(
+            model_card(
+                result.model,
+                split_description=split.describe(),
+                headline=headline,
+                bias_flags=flags,
+                proxy_auc=proxy,
+                counts=result.counts,
+                main_k=d.main_capacity,
+            )
+        )
+        run_id = log_training_run(
+            tracking,
+            result.model,
+            params={
+                "objective": result.model.objective,
+                "objective_choice": options.objective,
+                "weighted": result.model.info.get("weighted"),
+                "horizon_days": split.horizon_days,
+                "test_date": split.test_date.isoformat(),
+                "validation_date": split.validation_date.isoformat(),
+                "train_dates": len(split.train_dates),
+                "first_train_date": split.train_dates[0].isoformat(),
+                "contract_version": CONTRACT_VERSION,
+                "data_fingerprint": fingerprint(data_dir),
+                "data_dir": str(data_dir),
+                "main_capacity": d.main_capacity,
+                "best_iteration": result.model.info.get("best_iteration"),
+            },
+            metrics={
+                **result.summary,
+                **{f"count/{k}": float(v) for k, v in result.counts.items()},
+                "proxy_auc_nationality": proxy,
+            },
+            tags={
+                "champion_compared": champion_version or "none",
+                "gate_failures": "; ".join(failures) or "none",
+                "has_truth": str(truth is not None),
+            },
+            artifacts_dir=out,
+            input_example=test.features.head(5),
+        )
+    summary = _registry_summary(result.summary, d.main_capacity)
+    registered = register_run(
+        tracking,
+        run_id,
+        gate_failures=failures,
+        summary=summary,
+        bias_flags=flags,
+        champion_bias_flags=champion_flags,
+    )
+    return TrainingOutcome(
+        result=result,
+        run_id=run_id,
+        version=registered.version if registered is not None else None,
+        gate_failures=failures,
+        bias_flags=flags,
+        champion_version=champion_version,
+        proxy_auc=proxy,
+    )
+
+
+def _registry_summary(summary: dict[str, float], main_k: str) -> dict[str, float]:
+    """Headline metrics a registered version carries: model and champion on the same hold-out."""
+    keep = (f"precision@{main_k}", f"recall@{main_k}", "precision@50", "pr_auc", "roc_auc")
+    out = {}
+    for key, value in summary.items():
+        view, scorer, metric = key.split("/", 2)
+        if view == "labelled" and scorer in ("model", "champion", "office_rule", "random") and metric in keep:
+            out[f"{scorer}/{metric}"] = value
+        if view in ("random_sample", "truth") and scorer == "model" and metric in keep:
+            out[f"{view}:{scorer}/{metric}"] = value
+    return out
+
+
+def training_table(outcome: TrainingOutcome, main_k: str) -> pd.DataFrame:
+    """The headline comparison printed by `timpora train`."""
+    return headline_table(outcome.result.evaluation, main_k)
