@@ -224,7 +224,11 @@ def promote(
         _fail('--force needs --reason "..." (it is recorded with the promotion)', 2)
     try:
         result = promote_challenger(
-            tracking, tolerance=SETTINGS.training.promotion_tolerance, force=force, reason=reason
+            tracking,
+            metric=f"precision@{SETTINGS.training.main_capacity}",
+            tolerance=SETTINGS.training.promotion_tolerance,
+            force=force,
+            reason=reason,
         )
     except NoModelError as exc:
         _fail(str(exc))

@@ -128,7 +128,6 @@ def run_training(
             },
             tags={
                 "champion_compared": champion_version or "none",
-                "gate_failures": "; ".join(failures) or "none",
                 "has_truth": str(truth is not None),
             },
             artifacts_dir=out,
@@ -141,6 +140,7 @@ def run_training(
         gate_failures=failures,
         summary=summary,
         bias_flags=flags,
+        champion_version=champion_version,
         champion_bias_flags=champion_flags,
     )
     return TrainingOutcome(
