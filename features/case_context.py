@@ -7,12 +7,20 @@ that, their approved work district; failing that, their sponsor's district.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from features.contract import PERMIT_TYPE
-from features.grouping import last_index_by, take
+from features.grouping import IntArray, last_index_by, take
 from features.pipeline import INDEX_NAMES
 from features.snapshot import Snapshot
+
+
+def _names(codes: IntArray, vocabulary: npt.NDArray[np.object_]) -> pd.Series:
+    """Codes to their names; -1 to missing."""
+    names = vocabulary[np.maximum(codes, 0)] if len(vocabulary) else np.full(len(codes), None, dtype=object)
+    names[codes < 0] = None
+    return pd.Series(names, dtype="str")
 
 
 def case_context(snapshot: Snapshot) -> pd.DataFrame:
@@ -23,18 +31,14 @@ def case_context(snapshot: Snapshot) -> pd.DataFrame:
     last = last_index_by(addresses.person, timeline.n_persons, addresses.day <= snapshot.t)
     district = take(addresses.district, last, -1)
     work = take(timeline.permits.work_district, snapshot.current_permit, -1)
-    sponsor = np.where(snapshot.current_sponsor >= 0, timeline.sponsors.district[snapshot.current_sponsor], -1)
+    sponsor = take(timeline.sponsors.district, snapshot.current_sponsor, -1)
     district = np.where(district >= 0, district, np.where(work >= 0, work, sponsor))[cases]
-    names = np.asarray(timeline.districts, dtype=object)
     permit_type = take(timeline.permits.type, snapshot.current_permit, -1)[cases]
     as_of = np.full(len(cases), snapshot.t).astype("datetime64[D]").astype("datetime64[s]")
     frame = pd.DataFrame(
         {
-            "district": pd.array(np.where(district >= 0, names[np.maximum(district, 0)], None), dtype="str"),
-            "permit_type": pd.array(
-                np.where(permit_type >= 0, np.asarray(PERMIT_TYPE, dtype=object)[np.maximum(permit_type, 0)], None),
-                dtype="str",
-            ),
+            "district": _names(district, np.asarray(timeline.districts, dtype=object)),
+            "permit_type": _names(permit_type, np.asarray(PERMIT_TYPE, dtype=object)),
         }
     )
     frame.index = pd.MultiIndex.from_arrays(

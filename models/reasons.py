@@ -50,7 +50,7 @@ def format_value(feature: str, value: object, language: str = "en") -> str:
 def describe(feature: str, value: object) -> tuple[str, str]:
     """The reason text for one feature and value, in English and Bahasa Indonesia."""
     spec = FEATURES_BY_NAME[feature]
-    if spec.unit == Unit.FLAG and not pd.isna(value) and float(value) > 0:  # type: ignore[arg-type]
+    if spec.unit == Unit.FLAG and isinstance(value, int | float) and not math.isnan(value) and value > 0:
         return spec.en, spec.id  # "In the country without a valid permit" needs no ": yes"
     return (
         f"{spec.en}: {format_value(feature, value, 'en')}",

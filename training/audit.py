@@ -16,7 +16,7 @@ from training.evaluate import top_k_mask, view_labels
 AUDIT_ATTRIBUTES = ("nationality", "sex", "age_band")
 
 
-def protected_groups(tables: Tables, cases: pd.MultiIndex) -> pd.DataFrame:
+def protected_groups(tables: Tables, cases: pd.Index) -> pd.DataFrame:
     """Nationality, sex and age band of each case (age on its as-of date)."""
     persons = tables.persons.set_index("person_id")
     ids = cases.get_level_values("person_id")

@@ -91,7 +91,7 @@ def build_case_sets(tables: Tables, split: TemporalSplit) -> CaseSet:
 
 def _labelled_cases(cases: CaseSet, weights: np.ndarray | None = None) -> LabelledCases:
     labelled = cases.labelled()
-    label = labelled.labels["label"].astype(bool).to_numpy(dtype=np.int64)
+    label = np.asarray(labelled.labels["label"].astype(bool), dtype=np.int64)
     weight = np.ones(len(label)) if weights is None else weights
     return LabelledCases(labelled.features, label, weight)
 

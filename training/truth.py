@@ -27,7 +27,7 @@ def load_truth(data_dir: Path) -> pd.DataFrame | None:
     return None
 
 
-def truth_labels(truth: pd.DataFrame, cases: pd.MultiIndex, horizon_days: int) -> pd.Series:
+def truth_labels(truth: pd.DataFrame, cases: pd.Index, horizon_days: int) -> pd.Series:
     """For each (person_id, as_of) case: was the person in violation at any time in (T, T+H]?"""
     person_ids = pd.Index(cases.get_level_values("person_id").unique())
     person = codes_of(truth["person_id"], person_ids)
