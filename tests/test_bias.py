@@ -55,16 +55,16 @@ DISPARITY = {
 }
 FLAGS = {
     ("nationality", "A"): set(),
-    ("nationality", "B"): {"ppr", "precision", "fdr", "fpr", "fnr", "recall"},
-    ("nationality", "C"): {"ppr", "pprev", "fpr"},  # NaN metrics are never flagged
+    ("nationality", "B"): {"precision", "fdr", "fpr", "fnr", "recall"},
+    ("nationality", "C"): {"pprev", "fpr"},  # NaN metrics are never flagged
     ("sex", "F"): set(),
-    ("sex", "M"): {"ppr", "pprev", "precision", "fdr", "fnr", "recall"},
+    ("sex", "M"): {"pprev", "precision", "fdr", "fnr", "recall"},
 }
 
 
 @pytest.fixture(scope="module")
 def audit() -> pd.DataFrame:
-    return audit_groups(LISTED, LABELS, GROUPS).set_index(["attribute", "group"])
+    return audit_groups(LISTED, LABELS, GROUPS, min_support=1).set_index(["attribute", "group"])
 
 
 @pytest.mark.parametrize("row", list(EXPECTED))
@@ -93,7 +93,7 @@ def test_reference_defaults_to_the_largest_group(audit: pd.DataFrame) -> None:
 
 
 def test_chosen_reference_and_zero_reference_values() -> None:
-    audit = audit_groups(LISTED, LABELS, GROUPS, reference={"sex": "M"}).set_index(["attribute", "group"])
+    audit = audit_groups(LISTED, LABELS, GROUPS, reference={"sex": "M"}, min_support=1).set_index(["attribute", "group"])
     female = audit.loc[("sex", "F")]
     assert female["fdr_disparity"] == pytest.approx(0.5)  # 1/2 against 1
     assert female["pprev_disparity"] == pytest.approx((1 / 3) / (1 / 2))
@@ -113,13 +113,13 @@ def test_both_zero_is_no_disparity() -> None:
 @pytest.mark.parametrize(
     ("bounds", "flagged"),
     [
-        ((0.8, 1.25), {"ppr", "pprev", "precision", "fdr", "fnr", "recall"}),
+        ((0.8, 1.25), {"pprev", "precision", "fdr", "fnr", "recall"}),
         ((0.5, 2.0), {"precision", "recall"}),  # 1.5 and 2.0 are inside: the bounds are inclusive
         ((0.0001, 10.0), {"precision", "recall"}),
     ],
 )
 def test_flag_bounds(bounds: tuple[float, float], flagged: set[str]) -> None:
-    audit = audit_groups(LISTED, LABELS, GROUPS, bounds=bounds).set_index(["attribute", "group"])
+    audit = audit_groups(LISTED, LABELS, GROUPS, bounds=bounds, min_support=1).set_index(["attribute", "group"])
     assert {m for m in METRICS if audit.loc[("sex", "M"), f"{m}_flag"]} == flagged
 
 
@@ -161,10 +161,11 @@ def test_misaligned_inputs_are_rejected() -> None:
 
 def test_flags_summary(audit: pd.DataFrame) -> None:
     lines = flags_summary(audit.reset_index())
-    assert len(lines) == sum(len(f) for f in FLAGS.values()) == 15
+    assert len(lines) == sum(len(f) for f in FLAGS.values()) == 12
     assert "nationality=B: fpr 3.00x the reference A (1 vs 0.33)" in lines
-    assert "sex=M: ppr 1.50x the reference F (0.6 vs 0.4)" in lines
-    inf = flags_summary(audit_groups(LISTED, LABELS, GROUPS, reference={"sex": "M"}))
+    assert "sex=M: pprev 1.50x the reference F (0.5 vs 0.33)" in lines
+    assert not any(": ppr " in line for line in lines)  # ppr disparities are never flagged
+    inf = flags_summary(audit_groups(LISTED, LABELS, GROUPS, reference={"sex": "M"}, min_support=1))
     assert "sex=F: precision above 0 where it is 0 for the reference M (0.5 vs 0)" in inf
 
 
@@ -231,3 +232,11 @@ def test_proxy_auc_pools_rare_classes_and_needs_two() -> None:
         auc = proxy_auc(features, attribute, seed=0)
     assert 0.6 < auc <= 1.0
     assert math.isnan(proxy_auc(features, pd.Series(["CHN"] * 600), seed=0))
+
+
+def test_small_groups_are_not_flagged() -> None:
+    """With the default minimum support, a disparity between a handful of cases is not a flag."""
+    audit = audit_groups(LISTED, LABELS, GROUPS).set_index(["attribute", "group"])
+    flag_columns = [f"{m}_flag" for m in METRICS]
+    assert not audit[flag_columns].to_numpy().any()
+    assert audit.loc[("sex", "M"), "pprev_disparity"] == pytest.approx(1.5)  # still reported

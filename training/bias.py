@@ -24,6 +24,20 @@ from training.metrics import Values, label_masks
 AGE_BANDS = ("<25", "25-34", "35-44", "45-54", "55-64", "65+")
 AUDIT_METRICS = ("ppr", "pprev", "precision", "fdr", "fpr", "fnr", "recall")
 FOUR_FIFTHS = (0.8, 1.25)
+# A disparity is flagged only when both groups have at least this many cases in the metric's
+# denominator: with fewer, a ratio of 0/3 vs 1/9 is noise, not evidence.
+MIN_SUPPORT = 30
+# The count each metric divides by; ppr divides by the list size, so its disparity mostly
+# reflects group size and is reported but never flagged (pprev compares selection rates).
+DENOMINATORS: dict[str, tuple[str, ...] | None] = {
+    "ppr": None,
+    "pprev": ("group_size",),
+    "precision": ("tp", "fp"),
+    "fdr": ("tp", "fp"),
+    "fpr": ("fp", "tn"),
+    "fnr": ("fn", "tp"),
+    "recall": ("fn", "tp"),
+}
 MISSING_GROUP = "<NA>"
 
 
@@ -65,13 +79,16 @@ def audit_groups(
     groups: pd.DataFrame,
     reference: dict[str, str] | None = None,
     bounds: tuple[float, float] = FOUR_FIFTHS,
+    min_support: int = MIN_SUPPORT,
 ) -> pd.DataFrame:
     """One row per (attribute, group): counts, Aequitas metrics, disparities and flags.
 
     ppr is the group's share of the list, pprev the share of the group listed; precision,
     fdr, fpr, fnr and recall come from the labelled cases. `<metric>_disparity` divides by the
     reference group's value (default: the attribute's largest group) and `<metric>_flag` marks
-    ratios outside `bounds`. Undefined metrics (0 denominators) are NaN and never flagged.
+    ratios outside `bounds`. Undefined metrics (0 denominators) are NaN and never flagged, and
+    neither is a metric whose denominator holds fewer than `min_support` cases in the group or
+    the reference; ppr disparities are reported, never flagged (see DENOMINATORS).
     Missing attribute values form their own group, "<NA>".
     """
     low, high = bounds
@@ -123,7 +140,13 @@ def audit_groups(
         for metric in AUDIT_METRICS:
             ratio = _disparity(part[metric], float(part.loc[at_reference, metric].iloc[0]))
             part[f"{metric}_disparity"] = ratio
-            part[f"{metric}_flag"] = (ratio < low) | (ratio > high)
+            columns = DENOMINATORS[metric]
+            if columns is None:
+                supported = pd.Series(False, index=part.index)
+            else:
+                support = part[list(columns)].sum(axis=1)
+                supported = (support >= min_support) & (float(support[at_reference].iloc[0]) >= min_support)
+            part[f"{metric}_flag"] = ((ratio < low) | (ratio > high)) & supported
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
