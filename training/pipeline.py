@@ -112,7 +112,7 @@ def run_training(
                 "weighted": result.model.info.get("weighted"),
                 "horizon_days": split.horizon_days,
                 "test_date": split.test_date.isoformat(),
-                "validation_date": split.validation_date.isoformat(),
+                "validation_dates": ",".join(d.isoformat() for d in split.validation_dates),
                 "train_dates": len(split.train_dates),
                 "first_train_date": split.train_dates[0].isoformat(),
                 "contract_version": CONTRACT_VERSION,

@@ -2,9 +2,10 @@
 
 With horizon H and cut-off C (labels known up to C + H):
 - test: the cases as of C, labelled by inspections in (C, C + H];
-- validation: the cases as of C - H (their labels end on C, before any test label);
-- training: as-of dates every `stride_days` going back from C - 2H (their labels
-  end on or before the validation date), at most `max_train_dates` of them.
+- validation: the cases on `validation_dates` as-of dates every `stride_days`
+  ending at C - H (their labels end on or before C, before any test label);
+- training: as-of dates every `stride_days` going back from the first validation
+  date minus H (their labels end on or before it), at most `max_train_dates`.
 No training label peeks into the validation or test windows.
 """
 
@@ -19,14 +20,16 @@ import pandas as pd
 @dataclass(frozen=True)
 class TemporalSplit:
     train_dates: tuple[dt.date, ...]
-    validation_date: dt.date
+    validation_dates: tuple[dt.date, ...]
     test_date: dt.date
     horizon_days: int
 
     def describe(self) -> str:
+        train, valid = self.train_dates, self.validation_dates
         return (
-            f"train {len(self.train_dates)} as-of dates {self.train_dates[0]}..{self.train_dates[-1]}, "
-            f"validation {self.validation_date}, test {self.test_date} (horizon {self.horizon_days} days)"
+            f"train {len(train)} as-of dates {train[0]}..{train[-1]}, "
+            f"validation {len(valid)} dates {valid[0]}..{valid[-1]}, "
+            f"test {self.test_date} (horizon {self.horizon_days} days)"
         )
 
 
@@ -42,12 +45,16 @@ def temporal_split(
     stride_days: int = 30,
     max_train_dates: int = 12,
     warmup_days: int = 180,
+    validation_dates: int = 3,
 ) -> TemporalSplit:
     """As-of dates for training, validation and test; raises if the data are too short."""
-    if horizon_days < 1 or stride_days < 1 or max_train_dates < 1:
-        raise ValueError("horizon, stride and number of training dates must be positive")
-    validation = cutoff - dt.timedelta(days=horizon_days)
-    last_train = validation - dt.timedelta(days=horizon_days)
+    if min(horizon_days, stride_days, max_train_dates, validation_dates) < 1:
+        raise ValueError("horizon, stride and numbers of dates must be positive")
+    last_validation = cutoff - dt.timedelta(days=horizon_days)
+    validation = tuple(
+        last_validation - dt.timedelta(days=stride_days * i) for i in reversed(range(validation_dates))
+    )
+    last_train = validation[0] - dt.timedelta(days=horizon_days)
     earliest = first_date + dt.timedelta(days=warmup_days)
     dates = [
         d.date()
@@ -55,7 +62,7 @@ def temporal_split(
         if d.date() >= earliest
     ]
     if not dates:
-        needed = warmup_days + 2 * horizon_days
+        needed = warmup_days + 2 * horizon_days + stride_days * (validation_dates - 1)
         raise ValueError(
             f"the data span {first_date}..{cutoff + dt.timedelta(days=horizon_days)} is too short for "
             f"horizon {horizon_days} days: training needs about {needed} days of history before the cut-off"

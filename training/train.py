@@ -83,7 +83,7 @@ class TrainingResult:
 def build_case_sets(tables: Tables, split: TemporalSplit) -> CaseSet:
     """Features and labels for every as-of date of the split, from one timeline."""
     timeline = build_timeline(tables)
-    dates = (*split.train_dates, split.validation_date, split.test_date)
+    dates = (*split.train_dates, *split.validation_dates, split.test_date)
     features = features_from_timeline(timeline, dates, progress=True)
     labels = build_labels(tables, dates, split.horizon_days, timeline)
     return CaseSet(features, labels)
@@ -139,7 +139,7 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
     cases = cases or build_case_sets(tables, split)
     train, validation, test = (
         cases.on(split.train_dates),
-        cases.on((split.validation_date,)),
+        cases.on(split.validation_dates),
         cases.on((split.test_date,)),
     )
     model_features = tuple(cases.features.columns)
