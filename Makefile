@@ -24,10 +24,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-run: install ## Main job: simulate a world, validate it, build features (see README)
+run: install ## Main job: simulate, validate, features, train, register, promote, rank (see README)
 	$(BIN)/timpora simulate --out $(DEMO_DIR) --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
 	$(BIN)/timpora validate $(DEMO_DIR)
 	$(BIN)/timpora features $(DEMO_DIR) --out $(DEMO_DIR)-features.parquet
+	$(BIN)/timpora train $(DEMO_DIR)
+	$(BIN)/timpora promote
+	$(BIN)/timpora rank $(DEMO_DIR) --top 10 --out $(DEMO_DIR)-ranked.csv
+	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/var/mlflow/mlflow.db --port 5000"
+	@echo "Report and model card: in the training run's artifacts (MLflow UI), or: $(BIN)/timpora models"
 
 test: install lint typecheck pytest ## Lint, type-check and run the whole test suite
 

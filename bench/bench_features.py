@@ -16,8 +16,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import save, timed
-from features.loading import load_valid_tables
 
+from features.loading import load_valid_tables
 from features.pipeline import build_features
 
 

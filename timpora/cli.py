@@ -62,10 +62,9 @@ def simulate(
     ] = "parquet",
 ) -> None:
     """Write a synthetic world in the data contract, with hidden truth in _truth/."""
+    from features.tables import write_tables, write_truth
     from simulator.summary import summarise_world
     from simulator.world import WorldConfig, simulate_world
-
-    from features.tables import write_tables, write_truth
 
     if fmt not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, got {fmt!r}", 2)
@@ -195,8 +194,17 @@ def train(
     console.print(f"Split: {outcome.result.split.describe()}")
     console.print(training_table(outcome, main_k).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     console.print(f"Proxy check: features predict nationality with AUC {outcome.proxy_auc:.3f}")
-    console.print("Bias flags: " + ("; ".join(outcome.bias_flags) if outcome.bias_flags else "none"))
+    flags = outcome.bias_flags
+    console.print(f"Bias flags: {len(flags)}" + ("".join(f"\n  {f}" for f in flags[:5]) if flags else ""))
+    if len(flags) > 5:
+        console.print(f"  ... and {len(flags) - 5} more in bias_audit.csv")
+    import mlflow
+
+    artifacts = mlflow.MlflowClient(tracking.tracking_uri).get_run(outcome.run_id).info.artifact_uri
     console.print(f"MLflow run {outcome.run_id} ({tracking.tracking_uri})")
+    console.print(
+        f"Report and model card: {artifacts.removeprefix('file://')}/evaluation_report.md, model_card.md"
+    )
     if outcome.version is None:
         console.print("[bold red]Not registered:[/] " + "; ".join(outcome.gate_failures))
         raise typer.Exit(3)
@@ -288,10 +296,9 @@ def rank(
     ] = None,
 ) -> None:
     """Rank the cases as of a date with the champion: rank, person, score, top reasons, model version."""
-    from training.registry import NoModelError, load_risk_model
-
     from features.timeline import build_timeline
     from models.scoring import ranked_list
+    from training.registry import NoModelError, load_risk_model
 
     tracking = _tracking()
     try:
