@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from timpora.config import SETTINGS
 
@@ -33,7 +34,7 @@ _SIM = SETTINGS.simulation
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -87,7 +88,7 @@ def validate(
     from features.loading import load_tables
 
     result = load_tables(data)
-    console.print(result.report.render(), highlight=False)
+    console.print(result.report.render(), highlight=False, markup=False, soft_wrap=True)
     if not result.report.ok:
         raise typer.Exit(1)
 
@@ -112,7 +113,7 @@ def features(
     try:
         tables = load_valid_tables(data)
     except DataContractError as exc:
-        err_console.print(exc.report.render(), highlight=False)
+        err_console.print(exc.report.render(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     if as_of:
         dates = [_parse_date(d, "--as-of") for d in as_of]
@@ -145,7 +146,7 @@ def _load_or_exit(data: Path):  # type: ignore[no-untyped-def]
     try:
         return load_valid_tables(data)
     except DataContractError as exc:
-        err_console.print(exc.report.render(), highlight=False)
+        err_console.print(exc.report.render(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -186,7 +187,7 @@ def train(
     try:
         outcome = run_training(data, options, tracking)
     except DataContractError as exc:
-        err_console.print(exc.report.render(), highlight=False)
+        err_console.print(exc.report.render(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except ValueError as exc:
         _fail(str(exc))
@@ -267,7 +268,7 @@ def models() -> None:
     if table.empty:
         console.print("No registered models yet: run `timpora train DIR`.")
         return
-    console.print(table.to_string(index=False), highlight=False)
+    console.print(table.to_string(index=False), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -331,6 +332,11 @@ def rank(
     console.print(
         f"Ranked cases as of {date} (model version {version}); showing {len(shown)} of {len(listed)}:"
     )
-    console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
+    console.print(
+        shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     if out:
         console.print(f"Wrote {len(listed):,} rows to {out}")
