@@ -26,6 +26,7 @@ class TrainingDefaults:
     seed: int = 7
     promotion_tolerance: float = 0.02  # a challenger may be this much worse (absolute) and still promote
     bias_bounds: tuple[float, float] = (0.8, 1.25)  # four-fifths convention
+    min_gate_support: int = 30  # labelled RANDOM cases in the top k needed to gate on that sample
     shap_sample: int = 2_000  # test cases explained for global importance (about 2 ms each)
 
 
