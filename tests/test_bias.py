@@ -93,7 +93,9 @@ def test_reference_defaults_to_the_largest_group(audit: pd.DataFrame) -> None:
 
 
 def test_chosen_reference_and_zero_reference_values() -> None:
-    audit = audit_groups(LISTED, LABELS, GROUPS, reference={"sex": "M"}, min_support=1).set_index(["attribute", "group"])
+    audit = audit_groups(LISTED, LABELS, GROUPS, reference={"sex": "M"}, min_support=1).set_index(
+        ["attribute", "group"]
+    )
     female = audit.loc[("sex", "F")]
     assert female["fdr_disparity"] == pytest.approx(0.5)  # 1/2 against 1
     assert female["pprev_disparity"] == pytest.approx((1 / 3) / (1 / 2))
@@ -119,7 +121,9 @@ def test_both_zero_is_no_disparity() -> None:
     ],
 )
 def test_flag_bounds(bounds: tuple[float, float], flagged: set[str]) -> None:
-    audit = audit_groups(LISTED, LABELS, GROUPS, bounds=bounds, min_support=1).set_index(["attribute", "group"])
+    audit = audit_groups(LISTED, LABELS, GROUPS, bounds=bounds, min_support=1).set_index(
+        ["attribute", "group"]
+    )
     assert {m for m in METRICS if audit.loc[("sex", "M"), f"{m}_flag"]} == flagged
 
 
