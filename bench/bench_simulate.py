@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import peak_rss_mib, save, timed
+from common import before_measurement, peak_rss_mib, save, timed
 
 from features.tables import write_tables, write_truth
 from simulator.world import WorldConfig, simulate_world
@@ -32,20 +32,31 @@ def main() -> None:
     args = parser.parse_args()
 
     config = WorldConfig(persons=args.persons, seed=args.seed)
-    record: dict[str, object] = {"persons": args.persons, "seed": args.seed}
-    with timed(record, "simulate"):  # type: ignore[arg-type]
+    state = before_measurement()
+    times: dict[str, float] = {}
+    with timed(times, "simulate"):
         world = simulate_world(config)
-    record["rows"] = sum(len(frame) for _, frame in world.tables.items())
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out if args.out is not None else Path(tmp)
-        with timed(record, "write_parquet"):  # type: ignore[arg-type]
+        with timed(times, "write_parquet"):
             write_tables(world.tables, out, "parquet")
             write_truth(world.truth, out, "parquet")
-    record["total_s"] = round(float(record["simulate_s"]) + float(record["write_parquet_s"]), 2)  # type: ignore[arg-type]
-    record["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    total = round(times["simulate_s"] + times["write_parquet_s"], 2)
+    peak = round(peak_rss_mib(), 1)
+    rows = sum(len(frame) for _, frame in world.tables.items())
     print(
-        f"simulate {record['simulate_s']} s, write {record['write_parquet_s']} s, peak RSS {record['peak_rss_mib']} MiB"
+        f"simulate {times['simulate_s']} s + write {times['write_parquet_s']} s = {total} s, "
+        f"peak RSS {peak} MiB"
     )
+    record = {
+        "persons": args.persons,
+        "seed": args.seed,
+        "rows": rows,
+        **times,
+        "total_s": total,
+        "peak_rss_mib": peak,
+        **state,
+    }
     save("simulate", record)
 
 

@@ -25,7 +25,7 @@ from simulator.visitors import Trips
 
 HOTEL, LANDLORD, SPONSOR, SELF = (REPORTER.index(r) for r in ("HOTEL", "LANDLORD", "SPONSOR", "SELF"))
 HOTEL_REPORT_P = np.array([0.85, 0.8, 0.45])  # by VisitorKind
-REPORTS_PER_YEAR = np.array([1.5, 1.0, 1.0, 2.0, 1.5, 0.7])  # residents' own and landlords' reports, by Role
+REPORTS_PER_YEAR = np.array([3.0, 2.0, 2.0, 3.0, 2.5, 1.5])  # residents' own and landlords' reports, by Role
 SPONSOR_REPORT_P = 0.75  # a sponsor reports the address when a permit is issued
 RETURN_REPORT_P = 0.4  # a resident reports again after coming back
 MOVE_P = 0.25  # a resident moves district once during the stay

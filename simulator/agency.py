@@ -14,7 +14,7 @@ import pandas as pd
 from features.contract import AGENCY, REPORT_CATEGORY, VIOLATION_TYPE
 from simulator.ids import decode, make_ids
 from simulator.movements import Presence
-from simulator.period import BoolArray, FloatArray, IntArray, Period, categorical, repeat_counts
+from simulator.period import BoolArray, FloatArray, IntArray, Period, categorical, concat_rows, repeat_counts
 from simulator.sponsors import COMPANY, INSTITUTION, Sponsors
 from simulator.violations import (
     DOCUMENT_FRAUD,
@@ -124,9 +124,7 @@ def draw_agency_reports(
         _false_tips(presence, period, rng),
         _sponsor_reports(sponsors, period, rng),
     ]
-    joined = AgencyReports(
-        *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(AgencyReports))
-    )
+    joined = concat_rows(AgencyReports, parts)
     order = np.lexsort((joined.sponsor, joined.person, joined.day))
     return joined.take(order)
 

@@ -145,13 +145,12 @@ def build_presence(
     permits are valid throughout.
     """
     person, day, is_in = crossings.person, crossings.day, crossings.is_in
-    same_next = np.r_[person[1:] == person[:-1], False]
-    next_day = np.r_[day[1:], NEVER]
-    stop = np.where(same_next, next_day, NEVER)
+    # Padded with a sentinel row so that "the next crossing" always exists.
+    padded_person, padded_day = np.append(person, -1), np.append(day, NEVER)
+    stop = np.where(padded_person[1:] == person, padded_day[1:], NEVER)
     pre = np.concatenate([stays.person[~stays.entered], trips.person[trips.entry < period.start]])
     first_pos = np.searchsorted(person, pre, side="left")
-    has = (first_pos < len(person)) & (person[np.minimum(first_pos, len(person) - 1)] == pre)
-    pre_stop = np.where(has, day[np.minimum(first_pos, len(person) - 1)], NEVER)
+    pre_stop = np.where(padded_person[first_pos] == pre, padded_day[first_pos], NEVER)
     all_person = np.concatenate([person[is_in], pre])
     all_start = np.concatenate([day[is_in], np.full(len(pre), period.start, dtype=np.int64)])
     all_stop = np.concatenate([stop[is_in], pre_stop])

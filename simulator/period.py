@@ -8,7 +8,9 @@ the data": an open end, a missing cancellation, a stay that outlasts the period.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +18,8 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+RowsT = TypeVar("RowsT", bound=Any)
 
 NEVER = 10**9
 _EPOCH = dt.date(1970, 1, 1)
@@ -101,3 +105,16 @@ def repeat_counts(counts: IntArray) -> tuple[IntArray, IntArray]:
     owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     first = np.cumsum(counts) - counts
     return owner, np.arange(len(owner), dtype=np.int64) - first[owner]
+
+
+_DTYPE_OF_ANNOTATION = {"IntArray": np.int64, "BoolArray": np.bool_, "FloatArray": np.float64}
+
+
+def concat_rows(cls: type[RowsT], parts: Sequence[RowsT]) -> RowsT:
+    """Field-wise concatenation of dataclasses of equally long arrays (an empty list gives no rows)."""
+    columns = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        dtype = _DTYPE_OF_ANNOTATION[str(f.type)]
+        arrays: list[np.ndarray] = [np.asarray(getattr(p, f.name), dtype=dtype) for p in parts]
+        columns[f.name] = np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+    return cls(**columns)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.contract import PERMIT_TYPE
 from simulator.ids import decode, make_ids
-from simulator.period import BoolArray, IntArray, to_datetimes
+from simulator.period import BoolArray, IntArray, concat_rows, to_datetimes
 from simulator.reference import DISTRICTS, POSITIONS, VISA_INDEX
 
 VOA, VISIT, ITAS_WORK, ITAS_INVESTOR, ITAS_FAMILY, ITAS_STUDY, ITAS_RETIREMENT, ITAP = range(len(PERMIT_TYPE))
@@ -42,12 +42,7 @@ class PermitRows:
 
 def concat_permits(parts: list[PermitRows]) -> PermitRows:
     """All parts' rows, in order."""
-    return PermitRows(
-        **{
-            f.name: np.concatenate([getattr(p, f.name) for p in parts]).astype(np.int64)
-            for f in fields(PermitRows)
-        }
-    )
+    return concat_rows(PermitRows, parts)
 
 
 def sort_permits(rows: PermitRows) -> PermitRows:

@@ -25,8 +25,16 @@ PERSONS_PER_VISIT = 3.5
 RECHECK_GAP_DAYS = 60  # targeting skips persons inspected this recently
 TIP_DELAY_DAYS = (2, 42)
 # Share of reports about a person that the office follows up with an inspection, by agency.
-FOLLOW_UP = {"POLICE": 0.6, "INTELLIGENCE": 0.6, "PROSECUTOR": 0.6, "NARCOTICS": 0.5, "MILITARY": 0.5,
-             "MANPOWER": 0.5, "LOCAL_GOV": 0.4, "PUBLIC": 0.3}  # fmt: skip
+FOLLOW_UP = {
+    "POLICE": 0.6,
+    "INTELLIGENCE": 0.6,
+    "PROSECUTOR": 0.6,
+    "NARCOTICS": 0.5,
+    "MILITARY": 0.5,
+    "MANPOWER": 0.5,
+    "LOCAL_GOV": 0.4,
+    "PUBLIC": 0.3,
+}  # other agencies: 0.25
 _SHIFT = np.int64(2**32)
 
 

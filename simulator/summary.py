@@ -35,7 +35,7 @@ def world_rates(world: World) -> dict[str, float]:
 
 def summarise_world(world: World) -> RenderableType:
     """Tables of the world's size and key rates, for the `simulate` command to print."""
-    return Group(_sizes(world), _rates(world), _by_year(world))
+    return Group(_sizes(world), _rates(world), _by_trigger(world))
 
 
 def _sizes(world: World) -> Table:
@@ -59,26 +59,27 @@ def _rates(world: World) -> Table:
     )
     table.add_row("inspections", f"{rates['inspections']:,.0f}")
     table.add_row("hit rate, all inspections", _pct(rates["hit_rate"]))
-    for trigger in TRIGGER:
-        note = " (unbiased prevalence estimate)" if trigger == "RANDOM" else ""
-        share = _pct(rates[f"share_{trigger}"])
-        table.add_row(
-            f"hit rate, {trigger}{note} [{share} of inspections]", _pct(rates[f"hit_rate_{trigger}"])
-        )
+    table.add_row("hit rate, RANDOM (the unbiased prevalence estimate)", _pct(rates["hit_rate_RANDOM"]))
     return table
 
 
-def _by_year(world: World) -> Table:
+def _by_trigger(world: World) -> Table:
+    rates = world_rates(world)
     inspections = world.tables.inspections
     year = inspections["inspection_date"].dt.year.rename("year")
     counts = pd.crosstab(year, inspections["trigger"]).reindex(columns=list(TRIGGER), fill_value=0)
-    table = Table(title="Inspections per year by trigger")
+    table = Table(title="Inspections per year by trigger, with hit rates")
     table.add_column("year")
     for trigger in TRIGGER:
         table.add_column(trigger, justify="right")
     table.add_column("total", justify="right")
     for y, row in counts.iterrows():
         table.add_row(str(y), *(f"{int(v):,}" for v in row), f"{int(row.sum()):,}")
+    table.add_section()
+    table.add_row(
+        "share", *(_pct(rates[f"share_{t}"]) for t in TRIGGER), _pct(1.0 if len(inspections) else None)
+    )
+    table.add_row("hit rate", *(_pct(rates[f"hit_rate_{t}"]) for t in TRIGGER), _pct(rates["hit_rate"]))
     return table
 
 
@@ -86,5 +87,5 @@ def _mean(values: pd.Series) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
-def _pct(value: float) -> str:
-    return "n/a" if pd.isna(value) else f"{100 * value:.1f}%"
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{100 * value:.1f}%"

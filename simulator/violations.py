@@ -13,7 +13,16 @@ import numpy as np
 import pandas as pd
 
 from features.contract import VIOLATION_TYPE
-from simulator.period import NEVER, BoolArray, FloatArray, IntArray, Period, lognormal_days, to_datetimes
+from simulator.period import (
+    NEVER,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Period,
+    concat_rows,
+    lognormal_days,
+    to_datetimes,
+)
 from simulator.persons import Persons, Role, VisitorKind
 from simulator.residents import Stays
 from simulator.sponsors import Sponsors
@@ -25,15 +34,15 @@ OVERSTAY, PERMIT_MISUSE, UNAPPROVED_WORK, UNREPORTED_ADDRESS, DOCUMENT_FRAUD, OT
 MAX_PROBABILITY = 0.95
 
 # Per-stay probabilities for residents, indexed by Role (WORKER .. PERMANENT): (compliant, bad) sponsor.
-UNAPPROVED_WORK_P = np.array([[0.07, 0.45], [0.04, 0.1], [0, 0], [0, 0], [0, 0], [0, 0]])
-MISUSE_P = np.array([[0, 0], [0, 0], [0.04, 0.3], [0.08, 0.4], [0.03, 0.1], [0, 0]])
-UNREPORTED_ADDRESS_P = 0.07
+UNAPPROVED_WORK_P = np.array([[0.06, 0.55], [0.04, 0.15], [0, 0], [0, 0], [0, 0], [0, 0]])
+MISUSE_P = np.array([[0, 0], [0, 0], [0.06, 0.35], [0.12, 0.45], [0.05, 0.15], [0, 0]])
+UNREPORTED_ADDRESS_P = 0.1
 FRAUD_P = np.array(
     [[0.004, 0.04], [0.004, 0.02], [0.004, 0.02], [0.004, 0.02], [0.004, 0.004], [0.002, 0.002]]
 )
 VISIT_PHASE_MISUSE_P = np.array([0.15, 0.7])  # workers who came on a visit visa, working before the permit
 # Visitors working on a visit permit, by VisitorKind: (compliant or no sponsor, bad sponsor).
-VISITOR_MISUSE_P = np.array([[0.01, 0.2], [0.05, 0.5], [0.3, 0.6]])
+VISITOR_MISUSE_P = np.array([[0.02, 0.25], [0.08, 0.5], [0.4, 0.7]])
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ def draw_violations(
     parts = [_overstays(stays, trips)]
     parts += _resident_violations(persons, sponsors, stays, period, rng)
     parts.append(_visitor_misuse(persons, sponsors, trips, period, rng))
-    truth = Truth(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Truth)))
+    truth = concat_rows(Truth, parts)
     # The truth covers the period only: what started earlier starts on its first day.
     truth = Truth(truth.person, truth.type, np.maximum(truth.start, period.start), truth.end)
     return truth.take((truth.end >= truth.start) & (truth.start <= period.end)).sorted()
@@ -92,7 +101,7 @@ def _resident_violations(
     for vtype, p, median in (
         (UNAPPROVED_WORK, UNAPPROVED_WORK_P[role, bad], 300.0),
         (PERMIT_MISUSE, MISUSE_P[role, bad], 180.0),
-        (UNREPORTED_ADDRESS, np.full(n, UNREPORTED_ADDRESS_P), 150.0),
+        (UNREPORTED_ADDRESS, np.full(n, UNREPORTED_ADDRESS_P), 200.0),
     ):
         hit = _happens(rng, p * risk)
         # Residents present at the start may have been in violation since before it.

@@ -9,11 +9,11 @@ a trip under way at the start has its permits (issued earlier) but no recorded e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.period import NEVER, BoolArray, IntArray, Period, lognormal_days, uniform_days
+from simulator.period import NEVER, BoolArray, IntArray, Period, concat_rows, lognormal_days, uniform_days
 from simulator.permits import VISIT, VOA, PermitRows, concat_permits, visa_code
 from simulator.persons import Persons, Role, VisitorKind
 from simulator.sponsors import Sponsors
@@ -25,7 +25,7 @@ EXTRA_TRIPS = np.array([0.5, 1.5, 5.0])  # Poisson mean of trips after the first
 MIN_TRIPS = np.array([1, 1, 3])
 MAX_TRIPS = 16
 OVERSTAY_BASE = np.array([0.01, 0.015, 0.06])
-LEAD_IN_DAYS = 730  # first trips may start this long before the period
+LEAD_IN_DAYS = 730  # first trips start at most this long before the period
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,10 @@ def plan_visitors(
     cap = np.where(ptype == VOA, MAX_PERMITS_PER_TRIP[VOA], MAX_PERMITS_PER_TRIP[VISIT])
     n_trips = np.minimum(MIN_TRIPS[kind] + rng.poisson(EXTRA_TRIPS[kind]), MAX_TRIPS)
     over = rng.random(n) < OVERSTAY_BASE[kind] * persons.risk[idx] * np.where(bad, 2.0, 1.0)
-    entry = uniform_days(rng, period.start - LEAD_IN_DAYS, period.end, n)
+    # Visiting patterns may have begun before the period, by about as long as they last.
+    cycle = np.where(kind == VisitorKind.RUNNER, 60, 300)
+    lead_in = np.minimum((n_trips - 1) * cycle + 30, LEAD_IN_DAYS)
+    entry = uniform_days(rng, period.start - lead_in, period.end, n)
     going = np.ones(n, dtype=bool)
     trips: list[Trips] = []
     permits: list[PermitRows] = []
@@ -97,7 +100,7 @@ def plan_visitors(
         gap = np.where(runner, uniform_days(rng, 0, 4, m), 30 + rng.exponential(240.0, m).astype(np.int64))
         entry[a] = np.where(exit_day < NEVER, exit_day + gap, NEVER)
         going[a] = (exit_day < NEVER) & ~is_over
-    joined = Trips(*(np.concatenate([getattr(t, f.name) for t in trips]) for f in fields(Trips)))
+    joined = concat_rows(Trips, trips)
     return joined, concat_permits(permits)
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.tables import Tables, make_tables
+from features.contract import TRUTH
+from features.tables import Tables, make_tables, typed_frame
 from simulator.address import address_frame, draw_address_reports
 from simulator.agency import agency_frame, draw_agency_reports
 from simulator.inspections import inspections_frame, run_inspections
@@ -88,7 +89,7 @@ def simulate_world(config: WorldConfig) -> World:
             "inspections": inspections_frame(outcome.inspections, pid, sid),
         }
     )
-    return World(config=config, tables=tables, truth=truth_frame(after.truth, pid))
+    return World(config=config, tables=tables, truth=typed_frame(TRUTH, truth_frame(after.truth, pid)))
 
 
 def _crossings_frame(crossings: Crossings, pid: pd.Series) -> pd.DataFrame:

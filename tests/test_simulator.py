@@ -292,6 +292,22 @@ def test_overstays_are_visible_in_the_tables(world: World, cases: CaseIndex) -> 
     assert not during.any()
 
 
+def test_cases_without_a_valid_permit_are_exactly_the_overstayers(world: World, cases: CaseIndex) -> None:
+    t, truth = world.tables, world.truth
+    permits, over = t.permits, truth[truth["violation_type"] == "OVERSTAY"]
+    checked = 0
+    for day in pd.date_range(SMALL.start, SMALL.end, freq="MS"):
+        valid = (permits["issue_date"] <= day) & (permits["expiry_date"] >= day)
+        valid &= permits["cancelled_date"].isna() | (permits["cancelled_date"] >= day)
+        holders = set(permits.loc[valid, "person_id"])
+        is_case = cases.on(day)
+        without = set(is_case.index[is_case.to_numpy()]) - holders
+        overstaying = (over["start_date"] <= day) & (over["end_date"].isna() | (over["end_date"] >= day))
+        assert without == set(over.loc[overstaying, "person_id"]), day
+        checked += len(without)
+    assert checked > 0
+
+
 def test_visa_runs_happen_and_signal_misuse(large_world: World) -> None:
     c = large_world.tables.border_crossings.sort_values(["person_id", "crossing_date", "direction"])
     back = (
