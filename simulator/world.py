@@ -28,16 +28,19 @@ from simulator.residents import plan_residents
 from simulator.sponsors import draw_sponsors, finalise_sponsors, sponsor_ids, sponsors_frame
 from simulator.violations import draw_violations, truth_frame
 from simulator.visitors import plan_visitors
+from timpora.config import SETTINGS
+
+_DEFAULTS = SETTINGS.simulation  # the embedded world, configured in one place
 
 
 @dataclass(frozen=True)
 class WorldConfig:
     """What to simulate: how many persons, which seed, which period (inclusive)."""
 
-    persons: int = 20_000
-    seed: int = 7
-    start: dt.date = dt.date(2022, 1, 1)
-    end: dt.date = dt.date(2026, 6, 30)
+    persons: int = _DEFAULTS.persons
+    seed: int = _DEFAULTS.seed
+    start: dt.date = _DEFAULTS.start
+    end: dt.date = _DEFAULTS.end
 
 
 @dataclass(frozen=True)

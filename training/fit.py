@@ -49,7 +49,7 @@ class FitConfig:
             params["metric"] = "ndcg"
             params["eval_at"] = [50]
         else:
-            params["metric"] = "average_precision"
+            params["metric"] = "binary_logloss"
         return params
 
 
@@ -109,6 +109,16 @@ def _platt(margin: npt.NDArray[np.float64], label: npt.NDArray[np.int64]) -> tup
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
+def balanced(cases: LabelledCases) -> LabelledCases:
+    """The same cases with positive weights scaled so both classes carry equal total weight."""
+    positive = cases.label == 1
+    total_pos, total_neg = cases.weight[positive].sum(), cases.weight[~positive].sum()
+    if total_pos == 0 or total_neg == 0:
+        return cases
+    weight = np.where(positive, cases.weight * total_neg / total_pos, cases.weight)
+    return LabelledCases(cases.features, cases.label, weight)
+
+
 def fit_ranker(
     train: LabelledCases, validation: LabelledCases, config: FitConfig, horizon_days: int
 ) -> RiskModel:
@@ -117,8 +127,9 @@ def fit_ranker(
         raise ValueError("training cases need both outcomes (violation found and not found)")
     params = config.lightgbm_params()
     if config.objective == "binary":
-        positives = float(train.label.sum())
-        params["scale_pos_weight"] = (len(train.label) - positives) / positives
+        # Class imbalance: positives weigh as much as negatives in total, in training AND in the
+        # validation fold, so early stopping judges the same balanced loss it optimises.
+        train, validation = balanced(train), balanced(validation)
     train_set = _dataset(train, config)
     valid_set = _dataset(validation, config, reference=train_set)
     booster = lgb.train(
