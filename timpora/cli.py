@@ -193,7 +193,13 @@ def train(
         _fail(str(exc))
     main_k = SETTINGS.training.main_capacity
     console.print(f"Split: {outcome.result.split.describe()}")
-    console.print(training_table(outcome, main_k).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    table = training_table(outcome, main_k)
+    console.print(
+        table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     console.print(f"Proxy check: features predict nationality with AUC {outcome.proxy_auc:.3f}")
     flags = outcome.bias_flags
     console.print(f"Bias flags: {len(flags)}" + ("".join(f"\n  {f}" for f in flags[:5]) if flags else ""))

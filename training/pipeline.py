@@ -188,5 +188,16 @@ def _registry_summary(summary: dict[str, float], main_k: str, view: str) -> dict
 
 
 def training_table(outcome: TrainingOutcome, main_k: str) -> pd.DataFrame:
-    """The headline comparison printed by `timpora train`."""
-    return headline_table(outcome.result.evaluation, main_k)
+    """The headline comparison printed by `timpora train`: the model and the baselines per view."""
+    table = headline_table(outcome.result.evaluation, main_k)
+    keep = table["scorer"].isin(["model", "champion", "office_rule", "logistic", "random"])
+    columns = [
+        "view",
+        "scorer",
+        "precision@50",
+        f"precision@{main_k}",
+        f"recall@{main_k}",
+        "pr_auc",
+        "roc_auc",
+    ]
+    return table.loc[keep, [c for c in columns if c in table.columns]]
