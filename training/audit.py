@@ -49,7 +49,13 @@ def run_bias_audit(
         audit = audit_groups(listed, label, groups, bounds=bounds)
         audit.insert(0, "view", view)
         frames.append(audit)
-        flags += [f"{view}: {flag}" for flag in flags_summary(audit)]
+        for flag in flags_summary(audit):
+            # Selection rates (pprev) do not depend on labels: report them once, for the list.
+            if ": pprev " in flag:
+                if view == "labelled":
+                    flags.append(f"list: {flag}")
+            else:
+                flags.append(f"{view}: {flag}")
     return pd.concat(frames, ignore_index=True), flags
 
 
