@@ -274,7 +274,19 @@ def models() -> None:
     if table.empty:
         console.print("No registered models yet: run `timpora train DIR`.")
         return
-    console.print(table.to_string(index=False), highlight=False, markup=False, soft_wrap=True)
+    main_k = SETTINGS.training.main_capacity
+    shown = table.assign(created=table["created"].astype(str).str[:16])
+    columns = ["version", "aliases", "created", "gates", "bias_flags"] + [
+        c
+        for c in (f"{s}/precision@{main_k}" for s in ("model", "champion", "office_rule", "random"))
+        if c in shown
+    ]
+    console.print(
+        shown[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

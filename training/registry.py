@@ -412,7 +412,7 @@ def list_versions(config: TrackingConfig) -> pd.DataFrame:
                 "created": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
                 "run_id": mv.run_id,
                 "gates": tags.get(GATES_TAG, ""),
-                "bias_flags": ", ".join(_flags(tags.get(BIAS_FLAGS_TAG))),
+                "bias_flags": len(_flags(tags.get(BIAS_FLAGS_TAG))),  # the texts are in the version's tag
                 "compared_with": tags.get(COMPARED_WITH_TAG, ""),
                 "previous_champion": tags.get(PREVIOUS_CHAMPION_TAG, ""),
                 "forced_reason": tags.get(FORCED_REASON_TAG, ""),
