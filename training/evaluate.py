@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.registry import FAMILY_LABELS, FEATURES_BY_NAME
-from training.metrics import evaluate_ranking, resolve_k, wilson_interval
+from training.metrics import evaluate_ranking, rank_order, resolve_k, wilson_interval
 
 Scores = npt.NDArray[np.float64]
 VIEWS = ("labelled", "random_sample", "truth")
@@ -73,8 +73,6 @@ def flatten(table: pd.DataFrame) -> dict[str, float]:
 
 def top_k_mask(scores: Scores, k: int | str, tie_key: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
     """Which cases a list of capacity k holds (same ordering as the metrics)."""
-    from training.metrics import rank_order
-
     n = resolve_k(k, len(scores))
     listed = np.zeros(len(scores), dtype=bool)
     listed[rank_order(scores, tie_key)[:n]] = True
