@@ -16,6 +16,15 @@ from features.tables import Tables
 from features.timeline import Timeline, build_timeline, codes_of, day_numbers
 
 RANDOM = TRIGGER.index("RANDOM")
+TRIGGERS_SORTED = tuple(sorted(TRIGGER))
+# Every subset of triggers, indexed by its bit mask, written as in the `triggers` column.
+TRIGGER_SETS = np.array(
+    [
+        "|".join(t for bit, t in enumerate(TRIGGERS_SORTED) if mask >> bit & 1)
+        for mask in range(2 ** len(TRIGGER))
+    ],
+    dtype=object,
+)
 
 
 def build_labels(
@@ -54,14 +63,12 @@ def build_labels(
         random_inspected = count_by(person, n, window & is_random)[cases] > 0
         random_hit = count_by(person, n, window & is_random & found)[cases] > 0
         min_propensity = -max_by(person, -propensity, n, window & ~np.isnan(propensity))[cases]
-        in_window = pd.DataFrame({"person": person[window], "trigger": trigger[window]})
-        joined = (
-            in_window.drop_duplicates()
-            .sort_values(["person", "trigger"])
-            .groupby("person")["trigger"]
-            .agg("|".join)
-        )
-        triggers = joined.reindex(cases).fillna("").to_numpy(dtype=object)
+        # Which triggers occurred per case, as a bit mask over the (alphabetical) vocabulary,
+        # then one vectorised lookup of the '|'-joined names: no per-person Python work.
+        mask = np.zeros(len(cases), dtype=np.int64)
+        for bit, name in enumerate(TRIGGERS_SORTED):
+            mask |= (count_by(person, n, window & (trigger == name))[cases] > 0).astype(np.int64) << bit
+        triggers = TRIGGER_SETS[mask]
         block = pd.DataFrame(
             {
                 "inspected": inspected,

@@ -70,3 +70,10 @@ def test_inspection_on_t_belongs_to_features_not_the_label() -> None:
 def test_horizon_must_be_positive() -> None:
     with pytest.raises(ValueError, match="horizon"):
         build_labels(tiny_tables(), [AS_OF], horizon_days=0)
+
+
+def test_triggers_list_every_kind_in_the_window_once() -> None:
+    labels = build_labels(tiny_tables(), ["2024-03-01"], horizon_days=200).droplevel("as_of")
+    # P1: ROUTINE on 05-01 and TIP on 08-01; P2: RANDOM on 07-10 (TARGETED on 02-15 is before T).
+    assert labels.loc["P1", "triggers"] == "ROUTINE|TIP"
+    assert labels.loc["P2", "triggers"] == "RANDOM"
