@@ -49,14 +49,23 @@ class Tables:
 
     def last_date(self) -> pd.Timestamp | None:
         """The latest event date in any table, or None for a data set without events."""
-        latest: list[pd.Timestamp] = []
+        dates = self._event_date_bounds()
+        return max(high for _, high in dates) if dates else None
+
+    def first_date(self) -> pd.Timestamp | None:
+        """The earliest event date in any table, or None for a data set without events."""
+        dates = self._event_date_bounds()
+        return min(low for low, _ in dates) if dates else None
+
+    def _event_date_bounds(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        bounds: list[tuple[pd.Timestamp, pd.Timestamp]] = []
         for spec in TABLES:
             if spec.event_date is None:
                 continue
             col = self[spec.name][spec.event_date]
             if len(col) and col.notna().any():
-                latest.append(pd.Timestamp(col.max()))
-        return max(latest) if latest else None
+                bounds.append((pd.Timestamp(col.min()), pd.Timestamp(col.max())))
+        return bounds
 
 
 def empty_frame(spec: Table) -> pd.DataFrame:

@@ -358,3 +358,52 @@ def rank(
     )
     if out:
         console.print(f"Wrote {len(listed):,} rows to {out}")
+
+
+_SERVE = SETTINGS.serving
+
+
+@app.command()
+def serve(
+    data: Annotated[
+        Path | None,
+        typer.Option(help=f"Data set directory to serve. Default: TIMPORA_DATA, else {_SERVE.data_dir}."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; loopback by default.")] = _SERVE.host,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = _SERVE.port,
+    model_version: Annotated[
+        str | None, typer.Option(help="Serve this registered version instead of the champion.")
+    ] = None,
+) -> None:
+    """Start the scoring API and the supervisor page (BentoML) on HOST:PORT; Ctrl+C stops it."""
+    import os
+
+    from serving.paths import BENTOML_HOME, DATA_ENV, MODEL_VERSION_ENV, data_dir
+    from training.registry import list_versions
+    from training.tracking import PROJECT_DIR
+
+    directory = (data or data_dir()).resolve()
+    if not directory.is_dir():
+        _fail(f"no data set at {directory}: run `make run` or `timpora simulate --out {directory}` first")
+    versions = list_versions(_tracking())
+    if model_version is None and not versions["aliases"].astype(str).str.contains("champion").any():
+        _fail("no champion model: train and promote one first (`timpora train DIR`, `timpora promote`)")
+    if model_version is not None and int(model_version) not in set(versions["version"].astype(int)):
+        _fail(f"no registered version {model_version} (see `timpora models`)")
+    env = {**os.environ, DATA_ENV: str(directory), "BENTOML_DO_NOT_TRACK": "true"}
+    env.setdefault("BENTOML_HOME", str(BENTOML_HOME))
+    if model_version is not None:
+        env[MODEL_VERSION_ENV] = model_version
+    base = f"http://{host}:{port}"
+    console.print(
+        f"Serving {directory} with model {'v' + model_version if model_version else 'champion'}.\n"
+        f"  Supervisor page: {base}/ui/\n  API (OpenAPI):   {base}/  ({base}/docs.json)\n"
+        "  Keys: `timpora keys create --role system|supervisor|analyst`;"
+        " calls send 'Authorization: Bearer <key>'.",
+        highlight=False,
+        markup=False,
+    )
+    sys.stdout.flush()
+    command = [sys.executable, "-m", "bentoml", "serve", "serving.service:InspectionPriority"]
+    command += ["--host", host, "--port", str(port), "--working-dir", str(PROJECT_DIR)]
+    os.execvpe(command[0], command, env)

@@ -31,9 +31,30 @@ class TrainingDefaults:
 
 
 @dataclass(frozen=True)
+class ServingDefaults:
+    """The scoring service and the supervisor page (`timpora serve`)."""
+
+    host: str = "127.0.0.1"  # loopback unless an operator decides otherwise
+    port: int = 3000
+    data_dir: str = "var/demo"  # the data set served, relative to the project
+    keys_file: str = "var/serving/keys.json"  # hashed API keys with their roles
+    audit_log: str = "var/serving/audit.jsonl"  # append-only record of every scoring request
+    max_ids: int = 10_000  # person ids per /score request
+    max_k: int = 1_000  # cases per inspection list (each listed case gets reasons, about 0.5 ms)
+    default_k: int = 50
+    exploration_share: float = 0.1  # list slots drawn at random from the rest, for unbiased labels
+    max_exploration_share: float = 0.5
+    max_body_bytes: int = 2 * 1024 * 1024  # 10,000 ids of 64 characters fit with room to spare
+    n_reasons: int = 3
+    cached_dates: int = 4  # scored dates kept in memory (about 1 s to score 30k cases)
+    request_timeout_s: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     simulation: SimulationDefaults = field(default_factory=SimulationDefaults)
     training: TrainingDefaults = field(default_factory=TrainingDefaults)
+    serving: ServingDefaults = field(default_factory=ServingDefaults)
 
 
 SETTINGS = Settings()

@@ -425,6 +425,29 @@ def list_versions(config: TrackingConfig) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("version", ascending=False, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class VersionDetails:
+    """What a service shows about the version it serves: its aliases, headline metrics and bias flags."""
+
+    version: str
+    aliases: tuple[str, ...]
+    metrics: dict[str, float]
+    bias_flags: list[str]
+
+
+def version_details(config: TrackingConfig, version: str) -> VersionDetails:
+    """The aliases, recorded headline metrics and bias flags of a registered version."""
+    client = tracking_client(config)
+    found = _version(client, config.model_name, str(version))
+    aliases = sorted(a for a, number in _aliases(client, config.model_name).items() if number == found.number)
+    return VersionDetails(
+        version=found.number,
+        aliases=tuple(aliases),
+        metrics={k: v for k, v in _summary(found.tags.get(METRICS_TAG)).items() if not math.isnan(v)},
+        bias_flags=_flags(found.tags.get(BIAS_FLAGS_TAG)),
+    )
+
+
 def load_risk_model(
     config: TrackingConfig, alias: str = CHAMPION, version: str | None = None
 ) -> tuple[RiskModel, str]:

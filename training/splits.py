@@ -24,6 +24,15 @@ class TemporalSplit:
     test_date: dt.date
     horizon_days: int
 
+    def window(self) -> dict[str, str]:
+        """The trained-on window as ISO dates: first and last training as-of date, validation end, test."""
+        return {
+            "train_first": self.train_dates[0].isoformat(),
+            "train_last": self.train_dates[-1].isoformat(),
+            "validation_last": self.validation_dates[-1].isoformat(),
+            "test_date": self.test_date.isoformat(),
+        }
+
     def describe(self) -> str:
         train, valid = self.train_dates, self.validation_dates
         return (

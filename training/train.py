@@ -154,7 +154,7 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
             config = FitConfig(objective=objective, seed=d.seed)
             train_cases = _labelled_cases(train, weights if weighted else None)
             model = fit_ranker(train_cases, validation_cases, config, split.horizon_days)
-            model.info.update({"weighted": weighted, "split": split.describe()})
+            model.info.update({"weighted": weighted, "split": split.describe(), "window": split.window()})
             score = _precision_at(model, validation_cases, d.main_capacity)
             candidates.append(Candidate(objective, weighted, model, score))
     best = max(candidates, key=lambda c: (np.nan_to_num(c.validation_score, nan=-1.0), c.weighted))

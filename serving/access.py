@@ -1,0 +1,131 @@
+"""Who may call what: API keys by role, checked before a request reaches an endpoint.
+
+An ASGI middleware in front of the BentoML app. For the protected paths it
+reads `Authorization: Bearer <key>`, answers 401 without a valid key and 403
+when the key's role may not call the path, and otherwise puts the key in the
+request state (`request.state.api_key`) for the audit log. It also bounds the
+request body (413), so an oversize body never reaches JSON parsing. Health,
+metrics, the OpenAPI document and the page's static files stay public; the page
+holds no data until a key unlocks the endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from serving.keys import ApiKey, KeyStore, Role
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ENDPOINT_ROLES: dict[str, frozenset[Role]] = {
+    "/score": frozenset({Role.SYSTEM, Role.ANALYST}),
+    "/explain": frozenset({Role.SYSTEM, Role.SUPERVISOR, Role.ANALYST}),
+    "/inspection_list": frozenset({Role.SUPERVISOR, Role.ANALYST}),
+    "/list_options": frozenset({Role.SUPERVISOR, Role.ANALYST}),
+    "/model": frozenset({Role.ANALYST}),
+}
+STATE_KEY = "api_key"
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer":
+                return None
+            return token.strip() or None
+    return None
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, object], extra: list[tuple[bytes, bytes]]
+) -> None:
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class AccessMiddleware:
+    """Authenticate, authorise by role, and bound the body of requests to the protected endpoints."""
+
+    def __init__(self, app: ASGIApp, keys_file: Path, max_body_bytes: int) -> None:
+        self.app = app
+        self.keys = KeyStore(keys_file)
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        allowed = ENDPOINT_ROLES.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if allowed is None:
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(scope.get("headers", []))
+        key: ApiKey | None = self.keys.authenticate(token) if token else None
+        if key is None:
+            message = (
+                "an API key is required: send 'Authorization: Bearer <key>'"
+                if not token
+                else "invalid API key"
+            )
+            await _send_json(
+                send, 401, {"error": message}, [(b"www-authenticate", b'Bearer realm="timpora"')]
+            )
+            return
+        if key.role not in allowed:
+            roles = ", ".join(sorted(role.value for role in allowed))
+            await _send_json(
+                send,
+                403,
+                {"error": f"role {key.role.value!r} may not call {scope['path']} (allowed: {roles})"},
+                [],
+            )
+            return
+        scope.setdefault("state", {})[STATE_KEY] = key
+        if scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await self._read_body(receive)
+        if body is None:
+            await _send_json(
+                send, 413, {"error": f"request body larger than {self.max_body_bytes:,} bytes"}, []
+            )
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: disconnect notices pass through
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it passes the limit (the rest is not read)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)

@@ -1,0 +1,189 @@
+"""The HTTP contract: validated request fields and the response models of every endpoint.
+
+Requests are flat JSON objects (`{"as_of": "2026-06-30", "person_ids": [...]}`);
+BentoML builds their schema from the typed parameters of the API methods, using
+the field types below, and answers a request that breaks them with 400 and the
+name of the field. Responses are these pydantic models; the OpenAPI document at
+`/docs.json` is generated from both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from timpora.config import SETTINGS
+
+_SERVING = SETTINGS.serving
+
+
+def _real_date(value: str) -> str:
+    dt.date.fromisoformat(value)  # 2026-02-30 matches the pattern but is no date
+    return value
+
+
+IsoDate = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A date as YYYY-MM-DD.", examples=["2026-06-30"]),
+    AfterValidator(_real_date),
+]
+PersonId = Annotated[str, Field(min_length=1, max_length=64, description="A person_id from the data set.")]
+PersonIds = Annotated[
+    list[PersonId],
+    Field(min_length=1, max_length=_SERVING.max_ids, description=f"1 to {_SERVING.max_ids:,} person ids."),
+]
+Capacity = Annotated[
+    int, Field(ge=1, le=_SERVING.max_k, description=f"Cases to list: 1 to {_SERVING.max_k:,}.")
+]
+ExplorationShare = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=_SERVING.max_exploration_share,
+        description="Share of the slots drawn at random from the cases below the model's picks.",
+    ),
+]
+District = Annotated[
+    str, Field(min_length=1, max_length=16, description="A district code or a code prefix (e.g. 36 or 3672).")
+]
+PermitType = Annotated[str, Field(min_length=1, max_length=32, description="A permit type, e.g. ITAS_WORK.")]
+PermitTypes = Annotated[
+    list[PermitType], Field(max_length=32, description="Only cases on these permit types.")
+]
+Seed = Annotated[
+    int, Field(ge=0, le=2**32 - 1, description="Seed of the exploration draw; random if omitted.")
+]
+
+
+class CaseStatus(StrEnum):
+    SCORED = "scored"
+    UNKNOWN_PERSON = "unknown_person"  # not in the data set's persons table
+    NOT_A_CASE = "not_a_case"  # known, but not in the country on a permit as of the date
+
+
+class Selection(StrEnum):
+    MODEL = "MODEL"  # chosen because of its rank
+    EXPLORATION = "EXPLORATION"  # drawn at random from the rest, with a known propensity
+
+
+class ReasonOut(BaseModel):
+    """A feature that raised the score, worded for a supervisor."""
+
+    feature: str
+    contribution: float = Field(description="SHAP contribution to the score's log-odds.")
+    en: str
+    id: str
+
+
+class ScoredCase(BaseModel):
+    person_id: str
+    status: CaseStatus
+    score: float | None = Field(None, description="Calibrated chance of a violation found on inspection.")
+    rank: int | None = Field(None, description="Rank among all cases as of the date; 1 = inspect first.")
+    percentile: float | None = Field(None, description="100 = the top of the list.")
+    reasons: list[ReasonOut] = Field(default_factory=list)
+
+
+class ScoreResponse(BaseModel):
+    as_of: str
+    model_version: str
+    cases_total: int = Field(description="Cases as of the date, which ranks are out of.")
+    scored: int
+    not_scored: int
+    results: list[ScoredCase] = Field(description="One entry per requested id, in request order.")
+
+
+class FeatureContribution(BaseModel):
+    name: str
+    en: str
+    id: str
+    value: float | str | None
+    value_en: str
+    value_id: str
+    contribution: float
+
+
+class FamilyExplanation(BaseModel):
+    family: str
+    en: str
+    id: str
+    contribution: float = Field(description="Sum of the family's feature contributions.")
+    features: list[FeatureContribution]
+
+
+class ExplainResponse(BaseModel):
+    person_id: str
+    as_of: str
+    model_version: str
+    score: float
+    rank: int
+    percentile: float
+    cases_total: int
+    base_value: float = Field(description="The model's log-odds before any feature (the SHAP bias term).")
+    reasons: list[ReasonOut]
+    families: list[FamilyExplanation] = Field(description="Families by total contribution, largest first.")
+
+
+class ListedCase(BaseModel):
+    list_rank: int
+    person_id: str
+    score: float
+    rank: int
+    percentile: float
+    district: str | None
+    permit_type: str | None
+    selection: Selection
+    propensity: float = Field(description="Probability this case was put on the list by this draw.")
+    reasons: list[ReasonOut]
+
+
+class InspectionListResponse(BaseModel):
+    list_id: str
+    as_of: str
+    model_version: str
+    k: int
+    district: str | None
+    permit_types: list[str]
+    cases_eligible: int = Field(description="Cases as of the date that pass the filters.")
+    exploration_share: float
+    exploration_seed: int
+    n_model: int
+    n_exploration: int
+    rows: list[ListedCase]
+
+
+class ListOptions(BaseModel):
+    """What the supervisor page offers in its filters."""
+
+    first_date: str
+    last_date: str
+    districts: list[str]
+    permit_types: list[str]
+    default_k: int
+    max_k: int
+    default_exploration_share: float
+    model_version: str
+
+
+class ModelInfo(BaseModel):
+    model_name: str
+    version: str
+    alias: str | None = Field(description="The alias served (champion), or null when a version is pinned.")
+    aliases: list[str]
+    objective: str
+    horizon_days: int
+    contract_version: str
+    trained_on: dict[str, str] = Field(description="Training window: first and last as-of date, test date.")
+    metrics: dict[str, float]
+    bias_flags: list[str]
+    data_dir: str
+    data_last_date: str
+    cases_latest: int
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    field: str | None = None

@@ -1,0 +1,245 @@
+"""The scoring service: BentoML endpoints for other systems, and the supervisor page.
+
+Start it with `timpora serve` (which sets the environment below and runs
+`bentoml serve serving.service:InspectionPriority`). At start it loads the
+registry's champion (or the version in TIMPORA_MODEL_VERSION) and the data set
+in TIMPORA_DATA, and scores the latest date once. Every response that carries
+scores names the model version, and every such request is written to the audit
+log with the caller's key label and role, never with readable person ids.
+
+Environment: TIMPORA_DATA (data set directory), TIMPORA_MODEL_VERSION (pin a
+version instead of the champion), TIMPORA_KEYS_FILE, TIMPORA_AUDIT_LOG, and the
+tracking settings of `training.tracking` (TIMPORA_TRACKING_URI...).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")  # no usage statistics: the service starts offline
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from features.loading import load_valid_tables
+from serving.access import STATE_KEY, AccessMiddleware
+from serving.audit import AuditLog, default_audit_path, hash_ids
+from serving.engine import RequestError, ScoringEngine
+from serving.keys import ApiKey, default_keys_path
+from serving.paths import data_dir, pinned_version
+from serving.schemas import (
+    Capacity,
+    District,
+    ExplainResponse,
+    ExplorationShare,
+    InspectionListResponse,
+    IsoDate,
+    ListOptions,
+    ModelInfo,
+    PermitTypes,
+    PersonId,
+    PersonIds,
+    ScoreResponse,
+    Seed,
+)
+from timpora.config import SETTINGS
+from training.registry import CHAMPION, load_risk_model, version_details
+from training.tracking import quiet_mlflow, tracking_config
+
+PAGE_DIR = Path(__file__).resolve().parent / "page"
+
+_SERVING = SETTINGS.serving
+logger = logging.getLogger("timpora.serving")
+
+web = FastAPI(title="Timpora pages", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def _caller(ctx: bentoml.Context) -> ApiKey | None:
+    key = getattr(ctx.request.state, STATE_KEY, None)
+    return key if isinstance(key, ApiKey) else None
+
+
+def _error(ctx: bentoml.Context, error: RequestError) -> Any:
+    """A 4xx JSON answer naming the field (BentoML passes a returned Response through unchanged)."""
+    ctx.response.status_code = error.status
+    return JSONResponse({"error": error.message, "field": error.field}, status_code=error.status)
+
+
+@bentoml.service(
+    name="timpora-inspection-priority",
+    workers=1,  # one copy of the data in memory; LightGBM and numpy use the second core
+    traffic={"timeout": _SERVING.request_timeout_s},
+)
+@bentoml.asgi_app(web, path="/")
+class InspectionPriority:
+    """Inspection priority scores with reasons, inspection lists, and the supervisor page."""
+
+    def __init__(self) -> None:
+        quiet_mlflow()
+        self.tracking = tracking_config()
+        pinned = pinned_version()
+        model, version = load_risk_model(self.tracking, alias=CHAMPION, version=pinned)
+        self.alias = None if pinned else CHAMPION
+        self.data_dir = data_dir().resolve()
+        self.engine = ScoringEngine(model, version, load_valid_tables(self.data_dir))
+        self.cases_latest = len(self.engine.scored(self.engine.last_date).table)  # warm the latest date
+        self.audit = AuditLog(default_audit_path())
+        logger.info(
+            "serving model v%s (%s) on %s: %d cases as of %s",
+            version,
+            self.alias or "pinned",
+            self.data_dir,
+            self.cases_latest,
+            self.engine.last_date,
+        )
+
+    def _audit(self, ctx: bentoml.Context, endpoint: str, status: int, **fields: object) -> None:
+        key = _caller(ctx)
+        self.audit.append(
+            {
+                "key_id": key.key_id if key else None,
+                "key_label": key.label if key else None,
+                "role": key.role.value if key else None,
+                "endpoint": endpoint,
+                "status": status,
+                "model_version": self.engine.version,
+                **fields,
+            }
+        )
+
+    @bentoml.api
+    def score(
+        self, person_ids: PersonIds, ctx: bentoml.Context, as_of: IsoDate | None = None, reasons: bool = True
+    ) -> ScoreResponse:
+        """Score, rank and percentile of each person as of a date, with the top reasons.
+
+        Ids that are unknown or not a case on that date come back with their
+        status instead of failing the request. Reasons cost about 0.5 ms per id;
+        send `"reasons": false` for large batches that need scores only.
+        """
+        try:
+            batch = self.engine.score(person_ids, as_of, reasons)
+        except RequestError as error:
+            self._audit(
+                ctx, "/score", error.status, as_of=as_of, n_requested=len(person_ids), error=error.message
+            )
+            return _error(ctx, error)
+        self._audit(
+            ctx,
+            "/score",
+            200,
+            as_of=batch.as_of,
+            n_requested=len(person_ids),
+            n_cases=batch.scored,
+            ids_sha256=hash_ids(person_ids),
+        )
+        written: Any = Response(batch.to_json(), media_type="application/json")  # a ScoreResponse, by pandas
+        return written  # BentoML passes a Response through
+
+    @bentoml.api
+    def explain(
+        self, person_id: PersonId, ctx: bentoml.Context, as_of: IsoDate | None = None
+    ) -> ExplainResponse:
+        """Each feature's value and contribution for one case, by family; reasons in English and Bahasa."""
+        try:
+            result = self.engine.explain(person_id, as_of)
+        except RequestError as error:
+            self._audit(ctx, "/explain", error.status, as_of=as_of, n_requested=1, error=error.message)
+            return _error(ctx, error)
+        self._audit(
+            ctx,
+            "/explain",
+            200,
+            as_of=result.as_of,
+            n_requested=1,
+            n_cases=1,
+            ids_sha256=hash_ids([person_id]),
+        )
+        return result
+
+    @bentoml.api
+    def inspection_list(
+        self,
+        ctx: bentoml.Context,
+        as_of: IsoDate | None = None,
+        k: Capacity = _SERVING.default_k,
+        district: District | None = None,
+        permit_types: PermitTypes | None = None,
+        exploration_share: ExplorationShare = _SERVING.exploration_share,
+        seed: Seed | None = None,
+    ) -> InspectionListResponse:
+        """The top cases for a capacity k; an exploration share of the slots is drawn at random from the rest.
+
+        Each row says whether the model or the exploration draw chose it, with its
+        selection propensity, so that the outcomes of exploration visits are
+        unbiased labels. The seed is returned and logged: a list can be redrawn.
+        """
+        try:
+            listed = self.engine.inspection_list(as_of, k, district, permit_types, exploration_share, seed)
+        except RequestError as error:
+            self._audit(ctx, "/inspection_list", error.status, as_of=as_of, k=k, error=error.message)
+            return _error(ctx, error)
+        result, draw = listed.response, listed.draw
+        self._audit(
+            ctx,
+            "/inspection_list",
+            200,
+            as_of=result.as_of,
+            k=k,
+            n_cases=len(result.rows),
+            list_id=result.list_id,
+            ids_sha256=hash_ids(row.person_id for row in result.rows),
+            filters={"district": district, "permit_types": list(permit_types or [])},
+            exploration={
+                "share": exploration_share,
+                "seed": draw.seed,
+                "n_model": draw.n_model,
+                "n_drawn": draw.n_exploration,
+                "pool_size": draw.pool_size,
+                "drawn_ranks": draw.drawn_ranks,
+            },
+        )
+        return result
+
+    @web.get("/list_options")
+    def list_options(self) -> ListOptions:
+        """Dates, districts and permit types the supervisor page offers."""
+        return self.engine.options()
+
+    @web.get("/model")
+    def model(self) -> ModelInfo:
+        """The model version served: alias, trained-on window, headline metrics and bias flags."""
+        details = version_details(self.tracking, self.engine.version)
+        model = self.engine.model
+        window = model.info.get("window") or {"split": str(model.info.get("split", "unknown"))}
+        return ModelInfo(
+            model_name=self.tracking.model_name,
+            version=self.engine.version,
+            alias=self.alias,
+            aliases=list(details.aliases),
+            objective=model.objective,
+            horizon_days=model.horizon_days,
+            contract_version=model.contract_version,
+            trained_on={str(k): str(v) for k, v in window.items()},
+            metrics=details.metrics,
+            bias_flags=details.bias_flags,
+            data_dir=str(self.data_dir),
+            data_last_date=self.engine.last_date.isoformat(),
+            cases_latest=self.cases_latest,
+        )
+
+    @web.get("/ui", include_in_schema=False)
+    def page_root(self, request: Request) -> RedirectResponse:
+        return RedirectResponse(url=str(request.url_for("page", path="/")))
+
+
+web.mount("/ui", StaticFiles(directory=PAGE_DIR, html=True, check_dir=False), name="page")
+InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]
+    AccessMiddleware, keys_file=default_keys_path(), max_body_bytes=_SERVING.max_body_bytes
+)
