@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from serving.keys import ApiKey, KeyStore, Role
+from serving.keys import ApiKey, KeyStore, KeyStoreError, Role
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -72,7 +72,11 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope.get("headers", []))
-        key: ApiKey | None = self.keys.authenticate(token) if token else None
+        try:
+            key: ApiKey | None = self.keys.authenticate(token) if token else None
+        except KeyStoreError as error:  # fail closed, and say why, without a traceback to the caller
+            await _send_json(send, 503, {"error": f"the key store cannot be read: {error}"}, [])
+            return
         if key is None:
             message = (
                 "an API key is required: send 'Authorization: Bearer <key>'"

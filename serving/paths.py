@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from timpora.config import SETTINGS
-from training.tracking import PROJECT_DIR
+from timpora.config import PROJECT_DIR, SETTINGS
 
 DATA_ENV = "TIMPORA_DATA"
 MODEL_VERSION_ENV = "TIMPORA_MODEL_VERSION"

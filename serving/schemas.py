@@ -140,13 +140,17 @@ class ListedCase(BaseModel):
     reasons: list[ReasonOut]
 
 
+class ListFilters(BaseModel):
+    district: str | None = Field(None, description="District code or prefix; null = every district.")
+    permit_types: list[str] = Field(default_factory=list, description="Empty = every permit type.")
+
+
 class InspectionListResponse(BaseModel):
     list_id: str
     as_of: str
     model_version: str
     k: int
-    district: str | None
-    permit_types: list[str]
+    filters: ListFilters
     cases_eligible: int = Field(description="Cases as of the date that pass the filters.")
     exploration_share: float
     exploration_seed: int

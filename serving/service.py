@@ -127,7 +127,7 @@ class InspectionPriority:
             batch = self.engine.score(person_ids, as_of, reasons)
         except RequestError as error:
             self._audit(
-                ctx, "/score", error.status, as_of=as_of, n_requested=len(person_ids), error=error.message
+                ctx, "/score", error.status, as_of=as_of, n_requested=len(person_ids), error_field=error.field
             )
             return _error(ctx, error)
         self._audit(
@@ -150,7 +150,7 @@ class InspectionPriority:
         try:
             result = self.engine.explain(person_id, as_of)
         except RequestError as error:
-            self._audit(ctx, "/explain", error.status, as_of=as_of, n_requested=1, error=error.message)
+            self._audit(ctx, "/explain", error.status, as_of=as_of, n_requested=1, error_field=error.field)
             return _error(ctx, error)
         self._audit(
             ctx,
@@ -183,7 +183,7 @@ class InspectionPriority:
         try:
             listed = self.engine.inspection_list(as_of, k, district, permit_types, exploration_share, seed)
         except RequestError as error:
-            self._audit(ctx, "/inspection_list", error.status, as_of=as_of, k=k, error=error.message)
+            self._audit(ctx, "/inspection_list", error.status, as_of=as_of, k=k, error_field=error.field)
             return _error(ctx, error)
         result, draw = listed.response, listed.draw
         self._audit(

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from timpora.cli_access import audit_app, keys_app
 from timpora.config import SETTINGS
 
 app = typer.Typer(
@@ -361,6 +362,8 @@ def rank(
 
 
 _SERVE = SETTINGS.serving
+app.add_typer(keys_app, name="keys", help="API keys for the service: create, list, revoke, demo.")
+app.add_typer(audit_app, name="audit", help="The service's audit log of scoring requests.")
 
 
 @app.command()
@@ -379,8 +382,8 @@ def serve(
     import os
 
     from serving.paths import BENTOML_HOME, DATA_ENV, MODEL_VERSION_ENV, data_dir
+    from timpora.config import PROJECT_DIR
     from training.registry import list_versions
-    from training.tracking import PROJECT_DIR
 
     directory = (data or data_dir()).resolve()
     if not directory.is_dir():

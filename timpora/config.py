@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout: var/ (data, registry, keys) lives here
 
 
 @dataclass(frozen=True)

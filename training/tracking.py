@@ -25,8 +25,8 @@ import pandas as pd
 
 from models.pyfunc import ARTIFACT_KEY, RiskModelPyfunc, pyfunc_input, pyfunc_signature
 from models.ranker import RiskModel
+from timpora.config import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 TRACKING_URI_ENV = "TIMPORA_TRACKING_URI"
 ARTIFACT_ROOT_ENV = "TIMPORA_ARTIFACT_ROOT"
 MODEL_ARTIFACT_PATH = "model"  # the logged model's name inside a run

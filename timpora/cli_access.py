@@ -1,0 +1,200 @@
+"""`timpora keys` and `timpora audit`: who may call the scoring service, and what they asked.
+
+Wiring only: the key store and the audit log live in `serving.keys` and
+`serving.audit`, imported inside the commands so that `--help` stays fast.
+Data (labels, tokens, log records) is printed with markup off: a label may hold "[".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from timpora.config import SETTINGS
+
+if TYPE_CHECKING:
+    from serving.keys import KeyStore
+
+keys_app = typer.Typer(
+    help="API keys for the scoring service: create, list, revoke. Only a hash of each key is stored.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+audit_app = typer.Typer(
+    help="The scoring service's append-only audit log (one record per request).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+KeysFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys-file",
+        help=f"Keys file. Default: TIMPORA_KEYS_FILE, else {SETTINGS.serving.keys_file} in the project.",
+    ),
+]
+AuditFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-log",
+        help=f"Audit log. Default: TIMPORA_AUDIT_LOG, else {SETTINGS.serving.audit_log} in the project.",
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _say(text: str) -> None:
+    """Print data verbatim: no markup, no wrapping inside a token."""
+    console.print(text, markup=False, soft_wrap=True)
+
+
+def _store(keys_file: Path | None) -> KeyStore:
+    from serving.keys import KeyStore, default_keys_path
+
+    return KeyStore(keys_file or default_keys_path())
+
+
+@keys_app.command("create")
+def create_key(
+    role: Annotated[str, typer.Option(help="Role of the key: system, supervisor or analyst.")],
+    label: Annotated[
+        str | None, typer.Option(help="Who or what the key is for. Default: <role>-<today's date>.")
+    ] = None,
+    keys_file: KeysFile = None,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    from serving.keys import KeyStoreError
+
+    if label is None:
+        label = f"{role.strip().lower()}-{dt.date.today().isoformat()}"
+    try:
+        key, token = _store(keys_file).create(role, label)
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    _say(f"Created key {key.key_id} ({key.role.value}, label {key.label!r}):")
+    _say(token)
+    _say("It will not be shown again: store it now. Send it as the header 'Authorization: Bearer <key>'.")
+    _say(f"Key id (public, for `timpora keys revoke`): {key.key_id}")
+
+
+@keys_app.command("list")
+def list_keys(
+    show_all: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    keys_file: KeysFile = None,
+) -> None:
+    """List keys (active only unless --all): id, label, role, dates. Never prints secrets or hashes."""
+    from serving.keys import KeyStoreError
+
+    store = _store(keys_file)
+    try:
+        keys = store.list(include_revoked=show_all)
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    if not keys:
+        _say(f"No {'' if show_all else 'active '}keys in {store.path}.")
+        return
+    table = Table("key_id", "label", "role", "created", "revoked")
+    for key in keys:
+        table.add_row(
+            Text(key.key_id, no_wrap=True),
+            Text(key.label),
+            key.role.value,
+            key.created_at,
+            key.revoked_at or "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="Public id of the key, like k_3f9a1c2e (see `keys list`).")],
+    keys_file: KeysFile = None,
+) -> None:
+    """Revoke a key; a running service refuses it from its next request."""
+    from serving.keys import KeyStoreError
+
+    try:
+        key = _store(keys_file).revoke(key_id)
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    _say(f"Revoked {key.key_id} ({key.role.value}, label {key.label!r}) at {key.revoked_at}.")
+
+
+@keys_app.command("demo")
+def demo_keys(keys_file: KeysFile = None) -> None:
+    """One demo key per role (labelled demo-<role>), revoking earlier demo keys. For local demos only."""
+    from serving.keys import KeyStoreError, create_demo_keys
+
+    try:
+        tokens = create_demo_keys(_store(keys_file))
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    for role, token in tokens.items():
+        _say(f"{role.value}  {token}")
+
+
+@audit_app.callback()
+def audit() -> None:
+    """The scoring service's append-only audit log (one record per request)."""
+    # A callback keeps `audit` a command group even with one subcommand, run alone or attached.
+
+
+@audit_app.command("tail")
+def audit_tail(
+    lines: Annotated[int, typer.Option("-n", "--lines", min=1, help="How many of the latest records.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the raw JSON lines instead of a table.")
+    ] = False,
+    audit_log: AuditFile = None,
+) -> None:
+    """Show the latest audit records, oldest first."""
+    from serving.audit import AuditLog, default_audit_path
+
+    log = AuditLog(audit_log or default_audit_path())
+    try:
+        records = log.tail(lines)
+    except OSError as exc:
+        _fail(f"cannot read audit log {log.path}: {exc.strerror or exc}")
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    if not records:
+        _say(f"No audit records in {log.path}.")
+        return
+    columns = (
+        "time",
+        "role",
+        "key_label",
+        "endpoint",
+        "status",
+        "as_of",
+        "n_cases",
+        "model_version",
+        "list_id",
+    )
+    table = Table(
+        "time", "role", "key label", "endpoint", "status", "as_of", "cases", "model version", "list id"
+    )
+    for record in records:
+        if "malformed" in record and len(record) == 1:
+            table.add_row("malformed", *[""] * (len(columns) - 1))
+            continue
+        table.add_row(*(Text("" if record.get(c) is None else str(record.get(c))) for c in columns))
+    console.print(table)
