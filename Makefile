@@ -7,14 +7,28 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_PERSONS ?= 20000
 DEMO_SEED ?= 7
+CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format typecheck pytest bench clean
+.PHONY: help install browser run test lint format typecheck pytest bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
-install: $(STAMP) ## Create .venv and install Timpora with pinned dependencies
+install: browser $(STAMP) ## Create .venv and install Timpora with pinned dependencies (and chromium)
+
+browser: ## Debian's chromium for the page's browser test (apt-get, as root or with sudo)
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	command -v apt-get >/dev/null 2>&1 || { echo "$(CHROMIUM) is missing and there is no apt-get: install Debian's chromium package"; exit 1; }; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "$(CHROMIUM) is missing: run 'apt-get install -y --no-install-recommends chromium' as root (no sudo here)"; exit 1; fi; \
+	APT="$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	echo "Installing Debian's chromium for the browser test"; \
+	$$APT install -y --no-install-recommends chromium \
+		|| { $$APT update && $$APT install -y --no-install-recommends chromium; } \
+		|| { echo "could not install chromium with apt-get: install it as root, then run make install again"; exit 1; }; \
+	test -x $(CHROMIUM) || { echo "chromium is installed but $(CHROMIUM) is missing"; exit 1; }
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 or python3 on PATH)"; exit 1; }

@@ -4,7 +4,8 @@ An ASGI middleware in front of the BentoML app. For the protected paths it
 reads `Authorization: Bearer <key>`, answers 401 without a valid key and 403
 when the key's role may not call the path, and otherwise puts the key in the
 request state (`request.state.api_key`) for the audit log. It also bounds the
-request body (413), so an oversize body never reaches JSON parsing. Health,
+request body (413) and accepts only JSON bodies (415), so an oversize or
+multipart body never reaches BentoML's parsers. Health,
 metrics, the OpenAPI document and the page's static files stay public; the page
 holds no data until a key unlocks the endpoints.
 """
@@ -42,6 +43,14 @@ def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
             if scheme.lower() != "bearer":
                 return None
             return token.strip() or None
+    return None
+
+
+def content_type(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The media type of the Content-Type header without parameters, lower case; None if absent."""
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower() or None
     return None
 
 
@@ -99,6 +108,11 @@ class AccessMiddleware:
         scope.setdefault("state", {})[STATE_KEY] = key
         if scope.get("method") != "POST":
             await self.app(scope, receive, send)
+            return
+        media_type = content_type(scope.get("headers", []))
+        if media_type not in (None, "application/json"):
+            error = f"send the body as JSON (Content-Type: application/json), not {media_type}"
+            await _send_json(send, 415, {"error": error}, [])
             return
         body = await self._read_body(receive)
         if body is None:
