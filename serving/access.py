@@ -111,8 +111,8 @@ class AccessMiddleware:
             return
         media_type = content_type(scope.get("headers", []))
         if media_type not in (None, "application/json"):
-            error = f"send the body as JSON (Content-Type: application/json), not {media_type}"
-            await _send_json(send, 415, {"error": error}, [])
+            wrong = f"send the body as JSON (Content-Type: application/json), not {media_type}"
+            await _send_json(send, 415, {"error": wrong}, [])
             return
         body = await self._read_body(receive)
         if body is None:
