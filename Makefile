@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= var/demo
 DEMO_PERSONS ?= 20000
 DEMO_SEED ?= 7
+PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
@@ -38,7 +39,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
-run: install ## Main job: simulate, validate, features, train, register, promote, rank (see README)
+run: install ## Main job: simulate, validate, features, train, register, promote, rank; then serve on 127.0.0.1
 	$(BIN)/timpora simulate --out $(DEMO_DIR) --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
 	$(BIN)/timpora validate $(DEMO_DIR)
 	$(BIN)/timpora features $(DEMO_DIR) --out $(DEMO_DIR)-features.parquet
@@ -47,6 +48,9 @@ run: install ## Main job: simulate, validate, features, train, register, promote
 	$(BIN)/timpora rank $(DEMO_DIR) --top 10 --out $(DEMO_DIR)-ranked.csv
 	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/var/mlflow/mlflow.db --port 5000"
 	@echo "Report and model card: in the training run's artifacts (MLflow UI), or: $(BIN)/timpora models"
+	@echo "Demo API keys, one per role (stored hashed; earlier demo keys are revoked):"
+	@$(BIN)/timpora keys demo
+	$(BIN)/timpora serve --data $(DEMO_DIR) --host 127.0.0.1 --port $(PORT)
 
 test: install lint typecheck pytest ## Lint, type-check and run the whole test suite
 

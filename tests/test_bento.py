@@ -1,0 +1,67 @@
+"""`bentoml build` packages the service from the checkout, and the built Bento serves real requests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import LiveService, free_port, stop_process_group, wait_until_ready
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_built_bento_serves_scores(live_service: LiveService, tmp_path: Path) -> None:
+    env = {
+        **live_service.env,
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "TIMPORA_DATA": str(live_service.data_dir),
+    }
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    build = subprocess.run(
+        [bentoml, "build", str(ROOT)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    bentos = list((tmp_path / "bentoml" / "bentos" / "timpora-inspection-priority").glob("*/bento.yaml"))
+    assert len(bentos) == 1
+    source = bentos[0].parent / "src"
+    assert (source / "serving" / "page" / "index.html").is_file()
+    assert not (source / "tests").exists() and not (source / "var").exists()
+
+    port = free_port()
+    log_path = tmp_path / "bento.log"
+    command = [
+        bentoml,
+        "serve",
+        "timpora-inspection-priority:latest",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, process, log_path)
+        headers = {"Authorization": f"Bearer {live_service.keys['system']}"}
+        listed = httpx.post(
+            f"{live_service.url}/inspection_list",
+            json={"k": 3, "exploration_share": 0},
+            headers={"Authorization": f"Bearer {live_service.keys['supervisor']}"},
+            timeout=30,
+        ).json()
+        ids = [row["person_id"] for row in listed["rows"]]
+        from_bento = httpx.post(f"{url}/score", json={"person_ids": ids}, headers=headers, timeout=30)
+        from_serve = httpx.post(
+            f"{live_service.url}/score", json={"person_ids": ids}, headers=headers, timeout=30
+        )
+        assert from_bento.status_code == 200, from_bento.text
+        assert from_bento.json()["results"] == from_serve.json()["results"]
+    finally:
+        stop_process_group(process)
