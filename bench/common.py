@@ -7,7 +7,7 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -100,8 +100,11 @@ def wait_quiet(max_wait_s: float = 0.0, threshold: float = 0.5) -> dict[str, obj
     return state
 
 
-def git_state() -> dict[str, object]:
-    """The commit measured, and whether the code under measurement had uncommitted changes."""
+CODE_PATHS = ("features", "models", "training", "simulator", "timpora")
+
+
+def git_state(paths: Sequence[str] = CODE_PATHS) -> dict[str, object]:
+    """The commit measured, and whether the code under measurement (`paths`) had uncommitted changes."""
     import subprocess
 
     root = Path(__file__).parent.parent
@@ -110,7 +113,7 @@ def git_state() -> dict[str, object]:
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "features", "models", "training", "simulator", "timpora"],
+            ["git", "status", "--porcelain", "--", *paths],
             cwd=root,
             capture_output=True,
             text=True,
@@ -122,18 +125,28 @@ def git_state() -> dict[str, object]:
     return {"commit": commit, "uncommitted": changed}
 
 
-def before_measurement() -> dict[str, object]:
+def before_measurement(code_paths: Sequence[str] = CODE_PATHS) -> dict[str, object]:
     """Machine state and code version for a record; waits for a quiet machine if asked.
 
     BENCH_WAIT_QUIET_S (seconds, default 0) makes it wait up to that long for other
     processes to go quiet first (`run_all.py --wait-quiet` sets it).
     """
-    state = {**wait_quiet(float(os.environ.get("BENCH_WAIT_QUIET_S", "0"))), **git_state()}
+    state = {**wait_quiet(float(os.environ.get("BENCH_WAIT_QUIET_S", "0"))), **git_state(code_paths)}
     _WINDOW.update(start=time.perf_counter(), busy=_system_busy_s(), own=_own_cpu_s())
     return state
 
 
 _WINDOW: dict[str, float] = {}
+_ALSO_OWN: list[Callable[[], float]] = []
+
+
+def count_as_own(cpu_seconds: Callable[[], float]) -> None:
+    """Count the CPU seconds `cpu_seconds()` reports (e.g. a server this benchmark started) as its own.
+
+    Children not yet waited for are not in RUSAGE_CHILDREN, so without this a
+    server under measurement would show up in `other_cpus_during`.
+    """
+    _ALSO_OWN.append(cpu_seconds)
 
 
 def _system_busy_s() -> float:
@@ -146,7 +159,8 @@ def _system_busy_s() -> float:
 def _own_cpu_s() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    also = sum(cpu_seconds() for cpu_seconds in _ALSO_OWN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + also
 
 
 def _others_since_start() -> dict[str, float]:
