@@ -5,8 +5,10 @@ each size (default 100k and 1M persons): simulate (data set under
 var/bench/<persons>/), features at 1 and 12 monthly as-of dates, training with
 default options (stopped after --train-limit seconds). Then: ranking every case of
 the largest data set with a model trained on the 100k one (`bench_rank.py`),
-reasons throughput on 2,000 cases (`bench_shap.py`), and model quality on
-20k-person worlds of three seeds (`bench_quality.py`).
+reasons throughput on 2,000 cases (`bench_shap.py`), the HTTP service against
+in-process predict on a 350k-person world (`bench_serve.py`, its own model and
+worlds under var/bench/serve/), and model quality on 20k-person worlds of three
+seeds (`bench_quality.py`).
 
 Every record notes the load average and the other busy processes just before
 it; --wait-quiet N waits up to N seconds for other processes to go quiet first
@@ -59,6 +61,7 @@ def main() -> None:
         run(str(HERE / "bench_simulate.py"), "--persons", "100000", "--out", str(model_data))
     run(str(HERE / "bench_rank.py"), "--data", str(DATA / f"{max(sizes)}"), "--model-data", str(model_data))
     run(str(HERE / "bench_shap.py"), "--data", str(model_data), "--rows", "2000")
+    run(str(HERE / "bench_serve.py"))
     seeds = args.seeds.split(",")
     for seed in seeds:
         run(str(HERE / "bench_quality.py"), "--seed", seed)
