@@ -9,10 +9,11 @@ findings about the person.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
 
 from features.registry import FEATURES_BY_NAME, Unit
 
@@ -58,21 +59,26 @@ def describe(feature: str, value: object) -> tuple[str, str]:
     )
 
 
-def top_reasons(features: pd.DataFrame, contributions: pd.DataFrame, n: int = 3) -> list[list[Reason]]:
-    """For each row, the `n` features that raised its score most (positive contributions only)."""
-    names = [c for c in contributions.columns if c != "bias"]
-    values = contributions[names].to_numpy()
-    order = np.argsort(-values, axis=1, kind="stable")[:, :n]
+def top_reasons(
+    values: npt.NDArray[np.object_], contributions: npt.NDArray[np.float64], names: Sequence[str], n: int = 3
+) -> list[list[Reason]]:
+    """For each row, the `n` features that raised its score most (positive contributions only).
+
+    `values` holds the readable feature values (`RiskModel.readable_values`) and
+    `contributions` the SHAP contributions, one column per name (a trailing bias
+    column is ignored).
+    """
+    shap = contributions[:, : len(names)]
+    order = np.argsort(-shap, axis=1, kind="stable")[:, :n]
     out: list[list[Reason]] = []
     for row, columns in enumerate(order):
         reasons = []
         for j in columns:
-            contribution = float(values[row, j])
+            contribution = float(shap[row, j])
             if contribution <= 0:
                 break
-            feature = names[j]
-            value = features.iloc[row][feature]
-            en, id_ = describe(feature, value)
-            reasons.append(Reason(feature, contribution, value, en, id_))
+            value = values[row, j]
+            en, id_ = describe(names[j], value)
+            reasons.append(Reason(names[j], contribution, value, en, id_))
         out.append(reasons)
     return out

@@ -18,8 +18,8 @@ from features.case_context import case_context
 from features.pipeline import features_from_timeline, to_day
 from features.snapshot import take_snapshot
 from features.timeline import Timeline
-from models.ranker import RiskModel
-from models.reasons import top_reasons
+from models.ranker import FloatMatrix, RiskModel, feature_matrix
+from models.reasons import Reason, top_reasons
 from training.metrics import rank_order
 
 
@@ -66,12 +66,20 @@ def filter_cases(
     return table[keep]
 
 
+def reasons_for_matrix(model: RiskModel, matrix: FloatMatrix, n_reasons: int = 3) -> list[list[Reason]]:
+    """The top reasons of each row of a model feature matrix (TreeSHAP on these rows only)."""
+    if not len(matrix):
+        return []
+    contributions = model.contributions_of(matrix)
+    return top_reasons(model.readable_values(matrix), contributions, model.feature_names, n_reasons)
+
+
 def with_reasons(
     model: RiskModel, scored: ScoredCases, rows: pd.DataFrame, n_reasons: int = 3
 ) -> pd.DataFrame:
     """Add the top reasons (English and Bahasa Indonesia) to the given rows of a scored table."""
-    features = scored.features.loc[rows.index]
-    reasons = top_reasons(features, model.contributions(features), n_reasons) if len(rows) else []
+    matrix = feature_matrix(scored.features.loc[rows.index], model.feature_names)
+    reasons = reasons_for_matrix(model, matrix, n_reasons)
     out = rows.copy()
     out["reasons_en"] = ["; ".join(r.en for r in case) for case in reasons]
     out["reasons_id"] = ["; ".join(r.id for r in case) for case in reasons]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import secrets
 import threading
 import uuid
@@ -26,9 +25,9 @@ from features.registry import FAMILY_LABELS, FEATURES_BY_NAME
 from features.tables import Tables
 from features.timeline import build_timeline
 from models.listing import ListDraw, draw_inspection_list
-from models.ranker import RiskModel
-from models.reasons import format_value, top_reasons
-from models.scoring import ScoredCases, filter_cases, score_cases
+from models.ranker import FloatMatrix, RiskModel, feature_matrix
+from models.reasons import format_value
+from models.scoring import ScoredCases, filter_cases, reasons_for_matrix, score_cases
 from serving.schemas import (
     CaseStatus,
     ExplainResponse,
@@ -58,7 +57,11 @@ class RequestError(ValueError):
 @dataclass
 class _ScoredDate:
     scored: ScoredCases
+    matrix: FloatMatrix  # the model's features of every case, rows in `scored.features` order
     reasons: dict[str, list[ReasonOut]] = field(default_factory=dict)
+
+    def rows_of(self, person_ids: Sequence[str]) -> FloatMatrix:
+        return self.matrix[self.scored.features.index.get_indexer(pd.Index(list(person_ids), dtype="str"))]
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,8 @@ class ScoringEngine:
                 hit = self._cache.get(date)
             if hit is not None:
                 return hit
-            entry = _ScoredDate(score_cases(self.model, self.version, self.timeline, date))
+            scored = score_cases(self.model, self.version, self.timeline, date)
+            entry = _ScoredDate(scored, feature_matrix(scored.features, self.model.feature_names))
             with self._lock:
                 self._cache[date] = entry
                 while len(self._cache) > self._cached_dates:
@@ -163,8 +167,7 @@ class ScoringEngine:
     def _reasons(self, entry: _ScoredDate, ids: Sequence[str]) -> list[list[ReasonOut]]:
         missing = [i for i in dict.fromkeys(ids) if i not in entry.reasons]
         if missing:
-            features = entry.scored.features.loc[missing]
-            computed = top_reasons(features, self.model.contributions(features), _SERVING.n_reasons)
+            computed = reasons_for_matrix(self.model, entry.rows_of(missing), _SERVING.n_reasons)
             fresh = {
                 person: [
                     ReasonOut(feature=r.feature, contribution=r.contribution, en=r.en, id=r.id) for r in case
@@ -216,25 +219,22 @@ class ScoringEngine:
             known = self.timeline.person_ids.get_indexer(pd.Index([person_id], dtype="str"))[0] >= 0
             what = "is not a case (not in the country on a permit)" if known else "is not in the data set"
             raise RequestError(f"person_id {person_id!r} {what} as of {date}", "person_id", 404)
-        features = entry.scored.features.loc[[person_id]]
-        contributions = self.model.contributions(features).iloc[0]
-        row = features.iloc[0]
+        matrix = entry.rows_of([person_id])
+        contributions = self.model.contributions_of(matrix)[0]
+        values = self.model.readable_values(matrix)[0]
         by_family: dict[str, list[FeatureContribution]] = {}
-        for name in self.model.feature_names:
+        for j, name in enumerate(self.model.feature_names):
             spec = FEATURES_BY_NAME[name]
-            value = row[name]
-            plain = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-            if isinstance(plain, np.generic):
-                plain = plain.item()
+            value = values[j]
             by_family.setdefault(spec.family.value, []).append(
                 FeatureContribution(
                     name=name,
                     en=spec.en,
                     id=spec.id,
-                    value=plain if plain is None or isinstance(plain, str) else float(plain),
+                    value=value if value is None or isinstance(value, str) else float(value),
                     value_en=format_value(name, value, "en"),
                     value_id=format_value(name, value, "id"),
-                    contribution=float(contributions[name]),
+                    contribution=float(contributions[j]),
                 )
             )
         families = [
@@ -257,7 +257,7 @@ class ScoringEngine:
             rank=int(table["rank"].to_numpy()[position]),
             percentile=float(table["percentile"].to_numpy()[position]),
             cases_total=len(table),
-            base_value=float(contributions["bias"]),
+            base_value=float(contributions[-1]),
             reasons=self._reasons(entry, [person_id])[0],
             families=families,
         )
