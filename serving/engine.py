@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from features.registry import FAMILY_LABELS, FEATURES_BY_NAME
@@ -44,6 +45,7 @@ from serving.schemas import (
 from timpora.config import SETTINGS
 
 _SERVING = SETTINGS.serving
+_SMALL_BATCH = 200  # answers up to this many ids are written with the json module
 
 
 class RequestError(ValueError):
@@ -56,43 +58,102 @@ class RequestError(ValueError):
 
 @dataclass
 class _ScoredDate:
+    """One date's scored cases, with row-aligned arrays for fast lookups and a bounded reasons cache."""
+
     scored: ScoredCases
     matrix: FloatMatrix  # the model's features of every case, rows in `scored.features` order
-    reasons: dict[str, list[ReasonOut]] = field(default_factory=dict)
+    score: npt.NDArray[np.float64]  # the same rows' score, rank and percentile
+    rank: npt.NDArray[np.int64]
+    percentile: npt.NDArray[np.float64]
+    reasons: OrderedDict[str, list[ReasonOut]] = field(default_factory=OrderedDict)
 
-    def rows_of(self, person_ids: Sequence[str]) -> FloatMatrix:
-        return self.matrix[self.scored.features.index.get_indexer(pd.Index(list(person_ids), dtype="str"))]
+    @classmethod
+    def of(cls, scored: ScoredCases, model: RiskModel) -> _ScoredDate:
+        aligned = scored.table.reindex(scored.features.index)
+        return cls(
+            scored=scored,
+            matrix=feature_matrix(scored.features, model.feature_names),
+            score=aligned["score"].to_numpy(dtype=np.float64),
+            rank=aligned["rank"].to_numpy(dtype=np.int64),
+            percentile=aligned["percentile"].to_numpy(dtype=np.float64),
+        )
+
+    def rows(self, person_ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        """Row of each id (-1 for an id that is not a case on this date)."""
+        return np.asarray(self.scored.features.index.get_indexer(pd.Index(list(person_ids), dtype="str")))
+
+    def remember(self, fresh: dict[str, list[ReasonOut]], limit: int) -> None:
+        self.reasons.update(fresh)
+        while len(self.reasons) > limit:
+            self.reasons.popitem(last=False)
 
 
 @dataclass(frozen=True)
 class ScoreBatch:
     """The answer to a /score request, column-wise; `to_json` writes it in `ScoreResponse`'s shape.
 
-    A 10,000-id answer is serialised by pandas' C JSON writer in about 10 ms,
-    where building 10,000 pydantic objects takes ten times longer.
+    Large answers are written by pandas' C JSON writer (10,000 ids in about
+    10 ms, where building pydantic objects takes ten times longer), small ones
+    by the json module, which is faster below a few hundred rows. Both round
+    scores and percentiles to 10 decimals.
     """
 
     as_of: str
     model_version: str
     cases_total: int
-    frame: pd.DataFrame  # person_id, status, score, rank, percentile, reasons: one row per id asked
+    person_ids: list[str]
+    status: npt.NDArray[np.object_]
+    score: npt.NDArray[np.float64]  # NaN where not scored
+    rank: npt.NDArray[np.int64]  # -1 where not scored
+    percentile: npt.NDArray[np.float64]
+    reasons: list[list[dict[str, object]]] | None  # None when not asked for
+    scored: int
 
-    @property
-    def scored(self) -> int:
-        return int((self.frame["status"] == CaseStatus.SCORED.value).sum())
+    def _head(self) -> str:
+        head = {
+            "as_of": self.as_of,
+            "model_version": self.model_version,
+            "cases_total": self.cases_total,
+            "scored": self.scored,
+            "not_scored": len(self.person_ids) - self.scored,
+        }
+        return json.dumps(head)[:-1]
 
-    def to_json(self) -> bytes:
-        results = self.frame.to_json(orient="records", force_ascii=False, double_precision=10)
-        head = json.dumps(
+    def _results_small(self) -> str:
+        results = []
+        for i, person in enumerate(self.person_ids):
+            hit = self.rank[i] >= 0
+            item: dict[str, object] = {
+                "person_id": person,
+                "status": self.status[i],
+                "score": round(float(self.score[i]), 10) if hit else None,
+                "rank": int(self.rank[i]) if hit else None,
+                "percentile": round(float(self.percentile[i]), 10) if hit else None,
+            }
+            if self.reasons is not None:
+                item["reasons"] = self.reasons[i]
+            results.append(item)
+        return json.dumps(results, ensure_ascii=False)
+
+    def _results_large(self) -> str:
+        frame = pd.DataFrame(
             {
-                "as_of": self.as_of,
-                "model_version": self.model_version,
-                "cases_total": self.cases_total,
-                "scored": self.scored,
-                "not_scored": len(self.frame) - self.scored,
+                "person_id": np.asarray(self.person_ids, dtype=object),
+                "status": self.status,
+                "score": self.score,
+                "rank": pd.array(np.where(self.rank >= 0, self.rank, 0), dtype="Int64"),
+                "percentile": self.percentile,
             }
         )
-        return f'{head[:-1]}, "results": {results}}}'.encode()
+        frame.loc[self.rank < 0, "rank"] = pd.NA
+        if self.reasons is not None:
+            frame["reasons"] = pd.Series(self.reasons, index=frame.index, dtype=object)
+        return str(frame.to_json(orient="records", force_ascii=False, double_precision=10))
+
+    def to_json(self) -> bytes:
+        small = len(self.person_ids) <= _SMALL_BATCH
+        results = self._results_small() if small else self._results_large()
+        return f'{self._head()}, "results": {results}}}'.encode()
 
     def to_response(self) -> ScoreResponse:
         """The validated model (for in-process callers and tests)."""
@@ -151,8 +212,7 @@ class ScoringEngine:
                 hit = self._cache.get(date)
             if hit is not None:
                 return hit
-            scored = score_cases(self.model, self.version, self.timeline, date)
-            entry = _ScoredDate(scored, feature_matrix(scored.features, self.model.feature_names))
+            entry = _ScoredDate.of(score_cases(self.model, self.version, self.timeline, date), self.model)
             with self._lock:
                 self._cache[date] = entry
                 while len(self._cache) > self._cached_dates:
@@ -167,7 +227,7 @@ class ScoringEngine:
     def _reasons(self, entry: _ScoredDate, ids: Sequence[str]) -> list[list[ReasonOut]]:
         missing = [i for i in dict.fromkeys(ids) if i not in entry.reasons]
         if missing:
-            computed = reasons_for_matrix(self.model, entry.rows_of(missing), _SERVING.n_reasons)
+            computed = reasons_for_matrix(self.model, entry.matrix[entry.rows(missing)], _SERVING.n_reasons)
             fresh = {
                 person: [
                     ReasonOut(feature=r.feature, contribution=r.contribution, en=r.en, id=r.id) for r in case
@@ -175,7 +235,8 @@ class ScoringEngine:
                 for person, case in zip(missing, computed, strict=True)
             }
             with self._lock:
-                entry.reasons.update(fresh)
+                entry.remember(fresh, max(_SERVING.reasons_cached, len(fresh)))
+                return [entry.reasons[i] if i in entry.reasons else fresh[i] for i in ids]
         return [entry.reasons[i] for i in ids]
 
     # -- endpoints -----------------------------------------------------------------------------------
@@ -184,31 +245,33 @@ class ScoringEngine:
         """Score, rank and percentile per id in request order; unknown ids and non-cases reported per id."""
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
-        table = entry.scored.table
-        ids = pd.Index(list(person_ids), dtype="str")
-        found = table.reindex(ids)
-        present = found["rank"].notna().to_numpy()
-        known = self.timeline.person_ids.get_indexer(ids) >= 0
-        status = np.full(len(ids), CaseStatus.UNKNOWN_PERSON.value, dtype=object)
-        status[known] = CaseStatus.NOT_A_CASE.value
-        status[present] = CaseStatus.SCORED.value
-        frame = pd.DataFrame(
-            {
-                "person_id": np.asarray(person_ids, dtype=object),
-                "status": status,
-                "score": found["score"].to_numpy(dtype=float),
-                "rank": pd.array(found["rank"].to_numpy(), dtype="Int64"),
-                "percentile": found["percentile"].to_numpy(dtype=float),
-            }
-        )
+        rows = entry.rows(person_ids)
+        present = rows >= 0
+        status = np.full(len(rows), CaseStatus.SCORED.value, dtype=object)
+        absent = np.flatnonzero(~present)
+        if len(absent):  # an unknown person or one who is not a case: only these need the persons index
+            absent_ids = pd.Index([person_ids[int(i)] for i in absent], dtype="str")
+            known = self.timeline.person_ids.get_indexer(absent_ids) >= 0
+            status[absent] = np.where(known, CaseStatus.NOT_A_CASE.value, CaseStatus.UNKNOWN_PERSON.value)
+        why: list[list[dict[str, object]]] | None = None
         if reasons:  # without reasons the field is left out (it defaults to an empty list)
-            why: list[list[dict[str, object]]] = [[] for _ in range(len(frame))]
+            why = [[] for _ in range(len(rows))]
             positions = [int(i) for i in np.flatnonzero(present)]
             explained = self._reasons(entry, [person_ids[i] for i in positions])
             for position, case in zip(positions, explained, strict=True):
                 why[position] = [reason.model_dump() for reason in case]
-            frame["reasons"] = pd.Series(why, index=frame.index, dtype=object)
-        return ScoreBatch(date.isoformat(), self.version, len(table), frame)
+        return ScoreBatch(
+            as_of=date.isoformat(),
+            model_version=self.version,
+            cases_total=len(entry.scored.table),
+            person_ids=list(person_ids),
+            status=status,
+            score=np.where(present, entry.score[rows], np.nan),
+            rank=np.where(present, entry.rank[rows], -1),
+            percentile=np.where(present, entry.percentile[rows], np.nan),
+            reasons=why,
+            scored=int(present.sum()),
+        )
 
     def explain(self, person_id: str, as_of: str | None) -> ExplainResponse:
         """Every model feature's value and contribution for one case, grouped by family."""
@@ -219,7 +282,7 @@ class ScoringEngine:
             known = self.timeline.person_ids.get_indexer(pd.Index([person_id], dtype="str"))[0] >= 0
             what = "is not a case (not in the country on a permit)" if known else "is not in the data set"
             raise RequestError(f"person_id {person_id!r} {what} as of {date}", "person_id", 404)
-        matrix = entry.rows_of([person_id])
+        matrix = entry.matrix[entry.rows([person_id])]
         contributions = self.model.contributions_of(matrix)[0]
         values = self.model.readable_values(matrix)[0]
         by_family: dict[str, list[FeatureContribution]] = {}

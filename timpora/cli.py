@@ -395,7 +395,7 @@ def serve(
         _fail(f"no registered version {model_version} (see `timpora models`)")
     env = {**os.environ, DATA_ENV: str(directory), "BENTOML_DO_NOT_TRACK": "true"}
     env.setdefault("BENTOML_HOME", str(BENTOML_HOME))
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning on a shared core
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep, not spin on a shared core
     if model_version is not None:
         env[MODEL_VERSION_ENV] = model_version
     base = f"http://{host}:{port}"

@@ -50,6 +50,9 @@ class ServingDefaults:
     max_body_bytes: int = 2 * 1024 * 1024  # 10,000 ids of 64 characters fit with room to spare
     n_reasons: int = 3
     cached_dates: int = 4  # scored dates kept in memory (about 1 s to score 30k cases)
+    reasons_cached: int = 20_000  # cases per date whose reasons stay in memory (about 5 KB each)
+    max_concurrency: int = 64  # requests in flight; beyond it BentoML answers 503 (the client retries)
+    access_log: bool = False  # BentoML's per-request log; the audit log records every scoring request
     request_timeout_s: int = 60
 
 
