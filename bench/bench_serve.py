@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +49,7 @@ from features.tables import write_tables, write_truth
 from models.ranker import feature_matrix
 from serving.engine import ScoringEngine
 from serving.keys import KeyStore, Role
+from serving.process import free_port, running_service, serve_command
 from simulator.world import WorldConfig, simulate_world
 from training.pipeline import run_training
 from training.registry import NoModelError, load_risk_model, promote
@@ -211,9 +210,6 @@ class ServerGroup:
 @contextmanager
 def serving(data: Path, keys: Path, audit: Path, log: Path) -> Iterator[tuple[str, ServerGroup, float]]:
     """`timpora serve` on a free loopback port, once ready; the whole process group is stopped after."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
     env = {
         **os.environ,
         "TIMPORA_TRACKING_URI": TRACKING.tracking_uri,
@@ -223,35 +219,9 @@ def serving(data: Path, keys: Path, audit: Path, log: Path) -> Iterator[tuple[st
         "BENTOML_HOME": str(VAR / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",
     }
-    timpora = str(Path(sys.executable).parent / "timpora")
-    url, start = f"http://127.0.0.1:{port}", time.perf_counter()
-    with log.open("wb") as out:
-        command = [timpora, "serve", "--data", str(data), "--port", str(port)]
-        process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        while time.perf_counter() - start < 600:
-            if process.poll() is not None:
-                raise RuntimeError(f"the service exited with {process.returncode}: see {log}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"the service was not ready within 600 s: see {log}")
-        yield url, ServerGroup(process.pid), time.perf_counter() - start
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    port = free_port()
+    with running_service(serve_command(data, port), env, port, log, timeout_s=600) as service:
+        yield service.url, ServerGroup(service.pid), service.startup_s
 
 
 class Api:

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,36 +48,11 @@ class LiveService:
     log_path: Path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_ready(
-    url: str, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 120
-) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"the service exited with {process.returncode}:\n{log_path.read_text()[-4000:]}"
-            )
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the service was not ready within {timeout_s} s:\n{log_path.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="session")
 def live_service(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """Train and promote a champion on the small world, then start `timpora serve` as a subprocess."""
     from serving.keys import KeyStore, Role
+    from serving.process import free_port, running_service, serve_command
     from training.pipeline import run_training
     from training.registry import promote
     from training.tracking import TrackingConfig, quiet_mlflow
@@ -95,7 +66,6 @@ def live_service(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory
     assert promote(tracking).promoted
     store = KeyStore(root / "keys.json")
     keys = {role.value: store.create(role, f"test-{role.value}")[1] for role in Role}
-    port = free_port()
     env = {
         **os.environ,
         "TIMPORA_TRACKING_URI": tracking.tracking_uri,
@@ -106,17 +76,10 @@ def live_service(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory
         "BENTOML_DO_NOT_TRACK": "true",
     }
     log_path = root / "service.log"
-    timpora = str(Path(sys.executable).parent / "timpora")
-    command = [timpora, "serve", "--data", str(small_world_dir), "--port", str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, log_path)
+    port = free_port()
+    with running_service(serve_command(small_world_dir, port), env, port, log_path) as service:
         yield LiveService(
-            url=url,
+            url=service.url,
             keys=keys,
             audit_path=root / "audit.jsonl",
             keys_path=root / "keys.json",
@@ -125,17 +88,3 @@ def live_service(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory
             model_version=run.version,
             log_path=log_path,
         )
-    finally:
-        stop_process_group(process)
-
-
-def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL after 20 s; a group that already exited is fine."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()

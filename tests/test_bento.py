@@ -8,7 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveService, free_port, stop_process_group, wait_until_ready
+from conftest import LiveService
+
+from serving.process import free_port, running_service
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +34,6 @@ def test_built_bento_serves_scores(live_service: LiveService, tmp_path: Path) ->
     assert not (source / "tests").exists() and not (source / "var").exists()
 
     port = free_port()
-    log_path = tmp_path / "bento.log"
     command = [
         bentoml,
         "serve",
@@ -42,13 +43,7 @@ def test_built_bento_serves_scores(live_service: LiveService, tmp_path: Path) ->
         "--port",
         str(port),
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, log_path)
+    with running_service(command, env, port, tmp_path / "bento.log") as bento:
         headers = {"Authorization": f"Bearer {live_service.keys['system']}"}
         listed = httpx.post(
             f"{live_service.url}/inspection_list",
@@ -57,11 +52,9 @@ def test_built_bento_serves_scores(live_service: LiveService, tmp_path: Path) ->
             timeout=30,
         ).json()
         ids = [row["person_id"] for row in listed["rows"]]
-        from_bento = httpx.post(f"{url}/score", json={"person_ids": ids}, headers=headers, timeout=30)
+        from_bento = httpx.post(f"{bento.url}/score", json={"person_ids": ids}, headers=headers, timeout=30)
         from_serve = httpx.post(
             f"{live_service.url}/score", json={"person_ids": ids}, headers=headers, timeout=30
         )
         assert from_bento.status_code == 200, from_bento.text
         assert from_bento.json()["results"] == from_serve.json()["results"]
-    finally:
-        stop_process_group(process)
