@@ -63,7 +63,8 @@ class AuditLog:
     def append(self, record: Mapping[str, object]) -> None:
         """Write one record as one line, with the time (UTC, milliseconds) first unless it has one."""
         full = dict(record) if "time" in record else {"time": _utc_now_ms(), **record}
-        line = json.dumps(full, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
+        # ASCII only: no U+2028 or U+0085 in a line, which some line readers split on.
+        line = json.dumps(full, ensure_ascii=True, allow_nan=False, default=_json_default) + "\n"
         data = line.encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ from serving.schemas import (
 from timpora.config import SETTINGS
 
 _SERVING = SETTINGS.serving
+DateLike = dt.date | str | None  # None = the data's last date
 _SMALL_BATCH = 200  # answers up to this many ids are written with the json module
 
 
@@ -188,11 +189,11 @@ class ScoringEngine:
 
     # -- dates and caching -------------------------------------------------------------------------
 
-    def resolve_date(self, as_of: str | None) -> dt.date:
+    def resolve_date(self, as_of: DateLike) -> dt.date:
         """The requested date (default: the data's last date), within the data's dates."""
         if as_of is None:
             return self.last_date
-        date = dt.date.fromisoformat(as_of)
+        date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         if not self.first_date <= date <= self.last_date:
             raise RequestError(
                 f"as_of must be between {self.first_date} and {self.last_date} (the data's dates): {as_of}",
@@ -241,7 +242,7 @@ class ScoringEngine:
 
     # -- endpoints -----------------------------------------------------------------------------------
 
-    def score(self, person_ids: Sequence[str], as_of: str | None, reasons: bool = True) -> ScoreBatch:
+    def score(self, person_ids: Sequence[str], as_of: DateLike, reasons: bool = True) -> ScoreBatch:
         """Score, rank and percentile per id in request order; unknown ids and non-cases reported per id."""
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
@@ -273,7 +274,7 @@ class ScoringEngine:
             scored=int(present.sum()),
         )
 
-    def explain(self, person_id: str, as_of: str | None) -> ExplainResponse:
+    def explain(self, person_id: str, as_of: DateLike) -> ExplainResponse:
         """Every model feature's value and contribution for one case, grouped by family."""
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
@@ -327,7 +328,7 @@ class ScoringEngine:
 
     def inspection_list(
         self,
-        as_of: str | None,
+        as_of: DateLike,
         k: int,
         district: str | None = None,
         permit_types: Sequence[str] | None = None,

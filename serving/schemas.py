@@ -13,22 +13,16 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from timpora.config import SETTINGS
 
 _SERVING = SETTINGS.serving
 
 
-def _real_date(value: str) -> str:
-    dt.date.fromisoformat(value)  # 2026-02-30 matches the pattern but is no date
-    return value
-
-
 IsoDate = Annotated[
-    str,
-    Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A date as YYYY-MM-DD.", examples=["2026-06-30"]),
-    AfterValidator(_real_date),
+    dt.date,
+    Field(strict=True, description="A date as YYYY-MM-DD.", examples=["2026-06-30"]),  # no timestamps
 ]
 PersonId = Annotated[str, Field(min_length=1, max_length=64, description="A person_id from the data set.")]
 PersonIds = Annotated[
@@ -170,6 +164,22 @@ class ListOptions(BaseModel):
     max_k: int
     default_exploration_share: float
     model_version: str
+    drift_warning: str | None = Field(
+        default=None,
+        description="Set when the latest date's cases have drifted from the model's training cases.",
+    )
+
+
+class DriftInfo(BaseModel):
+    """Population stability of the latest date's cases against the model's training cases."""
+
+    as_of: str
+    reference: str = Field(description="The training as-of dates the cases are compared with.")
+    max_psi: float = Field(description="Largest PSI of a feature; lower is better (0.1 moderate, 0.25 large)")
+    score_psi: float = Field(description="PSI of the model's scores; lower is better.")
+    level: str = Field(description="stable, moderate or large: the level of max(max_psi, score_psi).")
+    worst: list[str] = Field(description="The features that moved most, most first.")
+    warning: str | None = Field(description="A plain warning when the level reaches the configured one.")
 
 
 class ModelInfo(BaseModel):
@@ -186,6 +196,9 @@ class ModelInfo(BaseModel):
     data_dir: str
     data_last_date: str
     cases_latest: int
+    drift: DriftInfo | None = Field(
+        default=None, description="Measured at start-up; null if it could not be."
+    )
 
 
 class ErrorResponse(BaseModel):

@@ -20,6 +20,7 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")  # no usage statistics: th
 
 import gc
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from serving.paths import data_dir, pinned_version
 from serving.schemas import (
     Capacity,
     District,
+    DriftInfo,
     ExplainResponse,
     ExplorationShare,
     InspectionListResponse,
@@ -50,6 +52,7 @@ from serving.schemas import (
     Seed,
 )
 from timpora.config import SETTINGS
+from training.drift import drift_report
 from training.registry import CHAMPION, load_risk_model, version_details
 from training.tracking import quiet_mlflow, tracking_config
 
@@ -91,6 +94,7 @@ class InspectionPriority:
         self.data_dir = data_dir().resolve()
         self.engine = ScoringEngine(model, version, load_valid_tables(self.data_dir))
         self.cases_latest = len(self.engine.scored(self.engine.last_date).table)  # warm the latest date
+        self.drift = self._measure_drift()
         self.audit = AuditLog(default_audit_path())
         gc.freeze()  # the data set's objects live as long as the service: keep them out of GC passes (250 ms)
         logger.info(
@@ -100,6 +104,32 @@ class InspectionPriority:
             self.data_dir,
             self.cases_latest,
             self.engine.last_date,
+        )
+
+    def _measure_drift(self) -> DriftInfo | None:
+        """The latest date's cases against the model's training cases (recomputed from this data set)."""
+        engine, start = self.engine, time.perf_counter()
+        try:
+            report = drift_report(
+                engine.model,
+                engine.timeline,
+                engine.last_date,
+                current=engine.scored(engine.last_date).features,
+                max_reference_dates=SETTINGS.drift.service_reference_dates,
+            )
+        except (ValueError, KeyError) as error:  # e.g. no recorded training window: serve without drift
+            logger.warning("drift not measured: %s", error)
+            return None
+        logger.info("drift measured in %.2f s: %s", time.perf_counter() - start, report.describe())
+        s = report.summary
+        return DriftInfo(
+            as_of=report.as_of.isoformat(),
+            reference=report.reference_window,
+            max_psi=s.max_psi,
+            score_psi=s.score_psi,
+            level=s.level.value,
+            worst=list(s.worst),
+            warning=report.warning(),
         )
 
     def _audit(self, ctx: bentoml.Context, endpoint: str, status: int, **fields: object) -> None:
@@ -212,12 +242,14 @@ class InspectionPriority:
 
     @web.get("/list_options")
     def list_options(self) -> ListOptions:
-        """Dates, districts and permit types the supervisor page offers."""
-        return self.engine.options()
+        """Dates, districts and permit types the supervisor page offers, and any drift warning."""
+        return self.engine.options().model_copy(
+            update={"drift_warning": self.drift.warning if self.drift else None}
+        )
 
     @web.get("/model")
     def model(self) -> ModelInfo:
-        """The model version served: alias, trained-on window, headline metrics and bias flags."""
+        """The model version served: alias, trained-on window, headline metrics, bias flags and drift."""
         details = version_details(self.tracking, self.engine.version)
         model = self.engine.model
         window = model.info.get("window") or {"split": str(model.info.get("split", "unknown"))}
@@ -235,6 +267,7 @@ class InspectionPriority:
             data_dir=str(self.data_dir),
             data_last_date=self.engine.last_date.isoformat(),
             cases_latest=self.cases_latest,
+            drift=self.drift,
         )
 
     @web.get("/ui", include_in_schema=False)

@@ -95,6 +95,47 @@ def validate(
 
 
 @app.command()
+def ingest(
+    data: Annotated[Path, typer.Argument(help="Data set directory to add the rows to.")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV or parquet file of new rows, in the contract's columns of the table.")
+    ],
+    table: Annotated[
+        str, typer.Option(help="Event table the rows belong to (persons and sponsors are refused).")
+    ] = "inspections",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report what would be added; write nothing.")
+    ] = False,
+    today: Annotated[
+        str | None,
+        typer.Option(help="Today (YYYY-MM-DD): rows dated later are rejected. Default: the system date."),
+    ] = None,
+) -> None:
+    """Add new rows to an event table: checked, idempotent, atomic, logged (exit 1 if rejected)."""
+    from features.ingest import ingest as ingest_rows
+
+    day = _parse_date(today, "--today") if today else None
+    try:
+        result = ingest_rows(data, file, table, dry_run=dry_run, today=day)
+    except OSError as exc:
+        _fail(f"cannot ingest into {data}: {exc}")
+    if not result.ok:
+        err_console.print(result.report.render(), highlight=False, markup=False, soft_wrap=True)
+        _fail(f"rejected {file}: nothing was written")
+    for issue in result.report.warnings:
+        console.print(issue.render(), highlight=False, markup=False, soft_wrap=True)
+    verb = "would add" if dry_run else "added"
+    lines = [f"{result.table}: {result.rows_in_file:,} rows in {file}, {verb} {result.added:,}"]
+    if result.unchanged:
+        lines.append(f"{result.unchanged:,} rows already present, unchanged")
+    if dry_run:
+        lines.append("dry run: nothing written")
+    elif not result.added:
+        lines.append("nothing to add: the table was not rewritten")
+    console.print("; ".join(lines), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
 def features(
     data: Annotated[Path, typer.Argument(help="Data set directory in the data contract's shape.")],
     out: Annotated[Path, typer.Option(help="Parquet file to write the feature matrix to.")],
@@ -254,6 +295,70 @@ def promote(
 
 
 @app.command()
+def retrain(
+    data: Annotated[Path, typer.Argument(help="Data set directory (with the newly ingested outcomes).")],
+    force: Annotated[
+        bool, typer.Option(help="Promote even if the comparison or the bias check refuses.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why a forced promotion is right (recorded).")] = None,
+) -> None:
+    """Train a challenger on all data now available, compare it with the champion on the same hold-out,
+    and promote it only through the gates (or --force --reason)."""
+    from features.loading import DataContractError
+    from training.retrain import retrain as retrain_challenger
+
+    if force and not (reason and reason.strip()):
+        _fail("--force needs --reason (it is recorded on the model version)", 2)
+    tracking = _tracking()
+    try:
+        outcome = retrain_challenger(data, tracking, force=force, reason=reason)
+    except DataContractError as exc:
+        err_console.print(exc.report.render(), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        _fail(str(exc))
+    training = outcome.training
+    console.print(f"Split: {training.result.split.describe()}", highlight=False, markup=False)
+    champion = training.champion_version
+    console.print(
+        f"Challenger run {training.run_id} vs champion "
+        + (f"v{champion}, on the same hold-out:" if champion else "(none yet):"),
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        outcome.comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"Bias flags: challenger {len(training.bias_flags)}, champion {len(training.champion_bias_flags)}, "
+        f"new {len(outcome.new_bias_flags)}" + "".join(f"\n  new: {f}" for f in outcome.new_bias_flags[:5]),
+        highlight=False,
+        markup=False,
+    )
+    if training.version is None:
+        console.print("Not registered: " + "; ".join(training.gate_failures), highlight=False, markup=False)
+        raise typer.Exit(3)
+    promotion = outcome.promotion
+    if promotion is None or not promotion.promoted:
+        why = "; ".join(promotion.reasons) if promotion else "no promotion attempted"
+        console.print(
+            f"Registered v{training.version} as challenger; not promoted: {why}",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(4)
+    console.print(
+        f"Champion is now version {promotion.version} (was {promotion.previous or 'none'}). "
+        "`timpora rollback` restores the previous one.",
+        highlight=False,
+        markup=False,
+    )
+
+
+@app.command()
 def rollback() -> None:
     """Restore the previous champion."""
     from training.registry import NoModelError
@@ -359,6 +464,56 @@ def rank(
     )
     if out:
         console.print(f"Wrote {len(listed):,} rows to {out}")
+
+
+@app.command()
+def drift(
+    data: Annotated[Path, typer.Argument(help="Data set directory in the data contract's shape.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date YYYY-MM-DD whose cases to compare. Default: latest date."),
+    ] = None,
+    model_version: Annotated[
+        str | None, typer.Option(help="A registered version to use instead of the champion.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="How many features to list, largest shift first.")] = 15,
+) -> None:
+    """Population stability (PSI) of each feature and of the score: the cases as of a date against the
+    model's training cases, recomputed from the same data set."""
+    from features.timeline import build_timeline
+    from training.drift import drift_report
+    from training.registry import NoModelError, load_risk_model
+
+    tracking = _tracking()
+    try:
+        model, version = load_risk_model(tracking, alias="champion", version=model_version)
+    except NoModelError as exc:
+        _fail(str(exc))
+    tables = _load_or_exit(data)
+    if as_of:
+        date = _parse_date(as_of, "--as-of")
+    else:
+        last = tables.last_date()
+        if last is None:
+            _fail("the data set has no dated rows; pass --as-of")
+        date = last.date()
+    try:
+        report = drift_report(model, build_timeline(tables), date)
+    except ValueError as exc:
+        _fail(str(exc))
+    s = report.summary
+    moderate, large = SETTINGS.drift.psi_moderate, SETTINGS.drift.psi_large
+    lines = [
+        f"Drift of model version {version}: {report.describe()}",
+        f"PSI levels: stable < {moderate:g} <= moderate < {large:g} <= large (lower is better)",
+        report.features.head(top).to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        f"Score PSI: {s.score_psi:.3f}. Overall: {s.level.value}.",
+    ]
+    warning = report.warning()
+    if warning:
+        lines.append(f"Warning: {warning}")
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 _SERVE = SETTINGS.serving

@@ -7,7 +7,7 @@ the same run, so promotion compares the two on the same hold-out.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +39,7 @@ class TrainingOutcome:
     bias_flags: list[str]
     champion_version: str | None
     proxy_auc: float
+    champion_bias_flags: list[str] = field(default_factory=list)  # the champion's, on this run's hold-out
 
 
 def fingerprint(data_dir: Path) -> str:
@@ -152,6 +153,7 @@ def run_training(
         bias_flags=flags,
         champion_version=champion_version,
         proxy_auc=proxy,
+        champion_bias_flags=champion_flags,
     )
 
 

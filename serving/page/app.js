@@ -33,6 +33,9 @@ const TEXT = {
     contributionNote: "Kontribusi dalam log-odds: positif menaikkan skor, negatif menurunkannya.",
     network: "Layanan tidak dapat dihubungi", badRequest: "Permintaan tidak valid",
     notFound: "Tidak ditemukan", serviceError: "Kesalahan layanan",
+    driftWarning: "Peringatan: kasus yang dinilai sekarang berbeda dari kasus yang dipakai melatih model. "
+      + "Skor bisa kurang andal sampai model dilatih ulang dengan data terbaru.",
+    driftDetail: "Rincian teknis (bahasa Inggris)",
   },
   en: {
     title: "Timpora — inspection list",
@@ -60,6 +63,9 @@ const TEXT = {
     contributionNote: "Contributions in log-odds: positive raises the score, negative lowers it.",
     network: "The service cannot be reached", badRequest: "Invalid request",
     notFound: "Not found", serviceError: "Service error",
+    driftWarning: "Warning: the cases scored now differ from the cases the model was trained on. "
+      + "Scores may be less reliable until the model is retrained on recent data.",
+    driftDetail: "Technical detail",
   },
 };
 
@@ -187,6 +193,7 @@ function applyLanguage() {
   toggle.setAttribute("aria-label", t("otherLanguageLabel"));
   const all = $("district").querySelector('option[value=""]');
   if (all) all.textContent = t("allDistricts");
+  renderDrift();
   if (state.list) renderList();
   if (state.caseData) renderCase();
 }
@@ -214,6 +221,7 @@ async function openWorkspace() {
     const options = await api("/list_options");
     state.options = options;
     fillFilters(options);
+    renderDrift();
     $("api-key").value = "";
     $("login").hidden = true;
     $("workspace").hidden = false;
@@ -228,6 +236,7 @@ function signOut() {
   sessionStorage.removeItem(KEY_STORE);
   closeCase();
   state.options = state.list = state.caseData = null;
+  renderDrift();
   $("list-table").tBodies[0].replaceChildren();
   $("list-meta").textContent = "";
   $("list-empty").hidden = false;
@@ -239,6 +248,23 @@ function signOut() {
   $("login").hidden = false;
   clearMessage();
   $("api-key").focus();
+}
+
+// -- drift ---------------------------------------------------------------------------------------
+
+/** The service's drift warning, if any, as a banner above the filters (the detail is the API's text). */
+function renderDrift() {
+  const banner = $("drift-banner");
+  const detail = state.options ? state.options.drift_warning : null;
+  banner.hidden = !detail;
+  if (!detail) {
+    banner.replaceChildren();
+    return;
+  }
+  banner.replaceChildren(
+    el("p", { className: "banner-text", text: t("driftWarning") }),
+    el("p", { className: "banner-detail", text: `${t("driftDetail")}: ${detail}` }),
+  );
 }
 
 // -- filters -------------------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""Retrain: a challenger on all data now available, compared with the champion on the same hold-out.
+
+`run_training` already scores the champion on the challenger's latest hold-out
+(every view: truth where simulated, the unbiased RANDOM sample, the labelled
+cases) and audits both for bias. Retraining adds the side-by-side comparison,
+links the two runs in MLflow, and goes through the same promotion rules as
+`timpora promote` (gates, tolerance, no new bias flag, or `--force --reason`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from timpora.config import SETTINGS
+from training.pipeline import TrainingOutcome, run_training
+from training.registry import Gates, PromotionResult, promote
+from training.tracking import TrackingConfig, tracking_client
+from training.train import TrainOptions
+
+COLUMNS = ["view", "metric", "challenger", "champion", "difference", "office_rule"]
+COMPARED_METRICS = ("precision@50", "precision@{main}", "recall@{main}", "pr_auc", "roc_auc")
+CHAMPION_RUN_TAG = "champion_run_id"  # on the challenger's run: the run of the champion it was compared with
+CHALLENGER_RUN_TAG = "challenger_run_id"  # on the champion's run: the latest run compared with it
+
+
+@dataclass
+class RetrainOutcome:
+    training: TrainingOutcome
+    comparison: pd.DataFrame  # view, metric, challenger, champion, difference, office_rule
+    new_bias_flags: list[str]  # the challenger's flags the champion does not have
+    promotion: PromotionResult | None  # None when the challenger failed the gates
+
+
+def comparison_table(summary: dict[str, float], main_k: str) -> pd.DataFrame:
+    """Challenger and champion (and the office rule) per view and metric, from a run's summary."""
+    rows = []
+    for view in ("truth", "random", "labelled"):
+        for template in COMPARED_METRICS:
+            metric = template.format(main=main_k)
+            challenger = summary.get(f"{view}/model/{metric}")
+            if challenger is None:
+                continue
+            champion = summary.get(f"{view}/champion/{metric}")
+            rows.append(
+                {
+                    "view": view,
+                    "metric": metric,
+                    "challenger": challenger,
+                    "champion": champion,
+                    "difference": None if champion is None else challenger - champion,
+                    "office_rule": summary.get(f"{view}/office_rule/{metric}"),
+                }
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _link_runs(tracking: TrackingConfig, challenger_run: str, champion_version: str) -> None:
+    client = tracking_client(tracking)
+    champion = client.get_model_version(tracking.model_name, champion_version)
+    client.set_tag(challenger_run, CHAMPION_RUN_TAG, champion.run_id or "")
+    if champion.run_id:
+        client.set_tag(champion.run_id, CHALLENGER_RUN_TAG, challenger_run)
+
+
+def retrain(
+    data_dir: Path,
+    tracking: TrackingConfig,
+    options: TrainOptions | None = None,
+    *,
+    force: bool = False,
+    reason: str | None = None,
+    gates: Gates | None = None,
+) -> RetrainOutcome:
+    """Train a challenger, compare it with the champion on the same hold-out, and promote if it may."""
+    d = SETTINGS.training
+    outcome = run_training(data_dir, options or TrainOptions(), tracking, gates)
+    if outcome.champion_version is not None:
+        _link_runs(tracking, outcome.run_id, outcome.champion_version)
+    new_flags = sorted(set(outcome.bias_flags) - set(outcome.champion_bias_flags))
+    promotion = None
+    if outcome.version is not None:
+        promotion = promote(
+            tracking,
+            metric=f"precision@{d.main_capacity}",
+            tolerance=d.promotion_tolerance,
+            force=force,
+            reason=reason,
+        )
+    return RetrainOutcome(
+        training=outcome,
+        comparison=comparison_table(outcome.result.summary, d.main_capacity),
+        new_bias_flags=new_flags,
+        promotion=promotion,
+    )
