@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]  # the checkout: var/ (data, registry, keys) lives here
 
@@ -57,10 +58,23 @@ class ServingDefaults:
 
 
 @dataclass(frozen=True)
+class DriftDefaults:
+    """Population stability of the served cases against the champion's training cases (`timpora drift`)."""
+
+    psi_moderate: float = 0.1  # PSI at or above this: moderate shift (the usual credit-scoring convention)
+    psi_large: float = 0.25  # at or above this: large shift, the model is scoring a different population
+    bins: int = 10  # quantile bins of a numeric feature, cut on the reference cases
+    warn_level: Literal["moderate", "large"] = "large"  # the service and the page warn from this level on
+    worst: int = 3  # features named in the summary
+    service_reference_dates: int | None = None  # None: every training date (about 30 ms each on var/demo)
+
+
+@dataclass(frozen=True)
 class Settings:
     simulation: SimulationDefaults = field(default_factory=SimulationDefaults)
     training: TrainingDefaults = field(default_factory=TrainingDefaults)
     serving: ServingDefaults = field(default_factory=ServingDefaults)
+    drift: DriftDefaults = field(default_factory=DriftDefaults)
 
 
 SETTINGS = Settings()

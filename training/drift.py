@@ -1,0 +1,383 @@
+"""Population stability: do the cases scored now look like the cases the model was trained on?
+
+The population stability index (PSI) of a feature compares its distribution on
+the reference cases (the champion's training cases, recomputed from the data
+set with the same feature code) with its distribution on the current cases:
+PSI = sum over cells of (a - e) * ln(a / e), with e and a the shares of each
+sample in a cell. Below 0.1 the population is stable, from 0.25 it has shifted
+enough that the model's ranking may no longer hold (`SETTINGS.drift`). PSI is
+a distance, lower is better.
+
+Cells: a numeric feature is cut at the reference's quantiles (deduplicated),
+with cells of their own for the reference's minimum (the 0 most counts share)
+and for values below or above its range, so a constant column still shows a
+move either way; categories and flags are cells by value. Missing values are
+a cell of their own. Shares are floored at 1e-4 so an empty cell costs a
+finite amount.
+
+Because features as of a date use only rows dated on or before it, the
+reference cases do not move when later rows are appended to the data set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import mlflow
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.pipeline import features_from_timeline
+from features.registry import FEATURES_BY_NAME, Unit
+from features.tables import Tables
+from features.timeline import Timeline, build_timeline
+from models.ranker import RiskModel
+from timpora.config import SETTINGS
+
+PROPORTION_FLOOR = 1e-4  # share given to an empty cell: log(0) would make one empty cell infinite
+BY_VALUE_UNITS = frozenset({Unit.CATEGORY, Unit.FLAG})
+DRIFT_FILE = "drift.csv"
+# What older models recorded instead of `info["window"]`: "train 12 as-of dates 2024-09-08..2025-08-04, ..."
+_SPLIT_TRAIN = re.compile(r"train (\d+) as-of dates (\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
+
+_DRIFT = SETTINGS.drift
+
+
+class Level(StrEnum):
+    """How far a population has moved, in increasing order."""
+
+    STABLE = "stable"
+    MODERATE = "moderate"
+    LARGE = "large"
+
+
+_LEVEL_ORDER = tuple(Level)
+
+
+def psi_level(value: float, moderate: float = _DRIFT.psi_moderate, large: float = _DRIFT.psi_large) -> Level:
+    """stable < `moderate` <= moderate < `large` <= large."""
+    if value >= large:
+        return Level.LARGE
+    return Level.MODERATE if value >= moderate else Level.STABLE
+
+
+def reaches(level: Level | str, threshold: Level | str) -> bool:
+    """Whether `level` is at or above `threshold`."""
+    return _LEVEL_ORDER.index(Level(level)) >= _LEVEL_ORDER.index(Level(threshold))
+
+
+# -- the index ------------------------------------------------------------------------------------
+
+
+def _floats(series: pd.Series) -> npt.NDArray[np.float64]:
+    if isinstance(series.dtype, pd.CategoricalDtype) or series.dtype == object:
+        raise TypeError("a categorical or text column has no quantiles: pass by_value=True")
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _index(expected: npt.NDArray[np.float64], actual: npt.NDArray[np.float64]) -> float:
+    """PSI of two count vectors over the same cells."""
+    e = np.maximum(expected / expected.sum(), PROPORTION_FLOOR)
+    a = np.maximum(actual / actual.sum(), PROPORTION_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _value_counts(e: pd.Series, a: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Counts per distinct value (over both samples), then missing."""
+    codes, uniques = pd.factorize(pd.concat([e, a], ignore_index=True), use_na_sentinel=True)
+    cells = np.where(codes < 0, len(uniques), codes)  # missing: the last cell
+    size = len(uniques) + 1
+    return (
+        np.bincount(cells[: len(e)], minlength=size).astype(np.float64),
+        np.bincount(cells[len(e) :], minlength=size).astype(np.float64),
+    )
+
+
+def _quantile_counts(
+    expected: npt.NDArray[np.float64], actual: npt.NDArray[np.float64], bins: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Counts per cell of the expected sample's quantile edges, then missing.
+
+    With edges q0 (the minimum) < q1 < ... < qk (the maximum) the cells are
+    (-inf, q0), {q0}, (q0, q1], ..., (qk-1, qk], (qk, inf).
+    """
+    known = expected[~np.isnan(expected)]
+    edges = np.unique(np.quantile(known, np.linspace(0.0, 1.0, bins + 1))) if len(known) else np.empty(0)
+    size = len(edges) + 3
+
+    def counts(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        missing = np.isnan(values)
+        present = values[~missing]
+        cells = np.searchsorted(edges, present, side="left") + 1
+        if len(edges):
+            cells[present < edges[0]] = 0
+        out = np.bincount(cells, minlength=size).astype(np.float64)
+        out[-1] = missing.sum()
+        return out
+
+    return counts(expected), counts(actual)
+
+
+def psi(
+    expected: pd.Series | npt.ArrayLike,
+    actual: pd.Series | npt.ArrayLike,
+    bins: int = _DRIFT.bins,
+    *,
+    by_value: bool = False,
+) -> float:
+    """Population stability index of `actual` against `expected` (0 = same distribution; lower is better).
+
+    Numeric values are cut at `bins` quantiles of `expected`; with `by_value`
+    (categories, flags) each value is a cell. Missing values are a cell either way.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    e, a = pd.Series(expected), pd.Series(actual)
+    if e.empty or a.empty:
+        raise ValueError("PSI needs at least one value in each sample")
+    if by_value:
+        e_counts, a_counts = _value_counts(e, a)
+    else:
+        e_counts, a_counts = _quantile_counts(_floats(e), _floats(a), bins)
+    return _index(e_counts, a_counts)
+
+
+# -- per feature and summary ----------------------------------------------------------------------
+
+
+def feature_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, names: Sequence[str], bins: int = _DRIFT.bins
+) -> pd.DataFrame:
+    """PSI of each named feature, current against reference: feature, family, psi, level; largest first."""
+    if not names:
+        raise ValueError("feature_drift needs at least one feature name")
+    missing = [n for n in names if n not in reference.columns or n not in current.columns]
+    if missing:
+        raise KeyError(f"feature(s) missing from the reference or current cases: {', '.join(missing[:5])}")
+    rows = []
+    for name in names:
+        spec = FEATURES_BY_NAME.get(name)
+        by_value = spec is not None and spec.unit in BY_VALUE_UNITS
+        value = psi(reference[name], current[name], bins, by_value=by_value)
+        rows.append(
+            {
+                "feature": name,
+                "family": spec.family.value if spec else "",
+                "psi": value,
+                "level": psi_level(value).value,
+            }
+        )
+    table = pd.DataFrame(rows)
+    return table.sort_values(["psi", "feature"], ascending=[False, True], ignore_index=True)
+
+
+def score_drift(
+    model: RiskModel, reference: pd.DataFrame, current: pd.DataFrame, bins: int = _DRIFT.bins
+) -> float:
+    """PSI of the model's scores on the current cases against its scores on the reference cases."""
+    return psi(model.score(reference), model.score(current), bins)
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """The headline of a drift table. `level` is that of the largest PSI, of a feature or of the score."""
+
+    max_psi: float
+    mean_psi: float
+    n_moderate: int
+    n_large: int
+    score_psi: float
+    worst: tuple[str, ...]  # the features with the largest PSI, largest first
+    level: Level
+
+
+def summarise_drift(table: pd.DataFrame, score_psi: float, worst: int = _DRIFT.worst) -> DriftSummary:
+    """Max and mean PSI, how many features moved moderately or largely, the worst ones, and the level."""
+    values = table["psi"].to_numpy(dtype=np.float64)
+    levels = table["level"].to_numpy(dtype=str)
+    max_psi = float(values.max())
+    ordered = table.sort_values("psi", ascending=False, kind="stable")["feature"]
+    return DriftSummary(
+        max_psi=max_psi,
+        mean_psi=float(values.mean()),
+        n_moderate=int((levels == Level.MODERATE.value).sum()),
+        n_large=int((levels == Level.LARGE.value).sum()),
+        score_psi=score_psi,
+        worst=tuple(str(f) for f in ordered.head(worst)),
+        level=psi_level(max(max_psi, score_psi)),
+    )
+
+
+# -- the reference cases --------------------------------------------------------------------------
+
+
+def training_dates(info: Mapping[str, Any], stride_days: int | None = None) -> tuple[dt.date, ...]:
+    """The as-of dates a model was trained on, from its `info["window"]` (or older models' split text).
+
+    The spacing comes from the number of dates in the split text when there is
+    one, else `stride_days` (default: `SETTINGS.training.stride_days`).
+    """
+    window = info.get("window")
+    found = _SPLIT_TRAIN.search(str(info.get("split", "")))
+    count = int(found.group(1)) if found else None
+    if isinstance(window, Mapping) and {"train_first", "train_last"} <= set(window):
+        first = dt.date.fromisoformat(str(window["train_first"]))
+        last = dt.date.fromisoformat(str(window["train_last"]))
+    elif found:
+        first, last = dt.date.fromisoformat(found.group(2)), dt.date.fromisoformat(found.group(3))
+    else:
+        raise ValueError(
+            "the model records no training window (info['window'] or a 'train N as-of dates A..B' split): "
+            "its training cases cannot be recomputed; retrain it to measure drift"
+        )
+    span = (last - first).days
+    if span < 0:
+        raise ValueError(f"the model's training window ends before it starts: {first}..{last}")
+    if count is not None and count > 1 and span % (count - 1) == 0:
+        stride = span // (count - 1)
+    elif count == 1 or span == 0:
+        return (last,)
+    else:
+        stride = stride_days or SETTINGS.training.stride_days
+    if span % stride:
+        raise ValueError(
+            f"training window {first}..{last} is not a whole number of {stride}-day strides: "
+            "pass the stride the model was trained with"
+        )
+    return tuple(first + dt.timedelta(days=stride * i) for i in range(span // stride + 1))
+
+
+def sample_dates(dates: Sequence[dt.date], n: int | None) -> tuple[dt.date, ...]:
+    """At most `n` dates spread evenly from the first to the last (all of them when `n` is None)."""
+    if n is None or n >= len(dates):
+        return tuple(dates)
+    if n < 1:
+        raise ValueError(f"need at least one reference date, got {n}")
+    if n == 1:
+        return (dates[-1],)
+    picks = np.unique(np.round(np.linspace(0, len(dates) - 1, n)).astype(np.int64))
+    return tuple(dates[int(i)] for i in picks)
+
+
+def _timeline(data: Tables | Timeline) -> Timeline:
+    return data if isinstance(data, Timeline) else build_timeline(data)
+
+
+def reference_cases(model: RiskModel, data: Tables | Timeline, max_dates: int | None = None) -> pd.DataFrame:
+    """The model's training cases (every case on its training as-of dates), recomputed from a data set.
+
+    The same feature code as training, point in time: rows appended after the
+    window do not change them. `max_dates` spreads fewer dates over the window.
+    """
+    dates = sample_dates(training_dates(model.info), max_dates)
+    cases = features_from_timeline(_timeline(data), dates)
+    if cases.empty:
+        raise ValueError(
+            f"the data set has no cases on the model's training dates {dates[0]}..{dates[-1]}: "
+            "it does not cover the training window"
+        )
+    return cases
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Drift of the cases on one date against a model's training cases."""
+
+    as_of: dt.date
+    reference_dates: tuple[dt.date, ...]
+    n_reference: int
+    n_current: int
+    features: pd.DataFrame  # feature, family, psi, level; largest PSI first
+    summary: DriftSummary
+
+    def warning(self, threshold: Level | str = _DRIFT.warn_level) -> str | None:
+        """A plain sentence for people when the drift reaches `threshold`, else None."""
+        s = self.summary
+        if s.level == Level.STABLE or not reaches(s.level, threshold):
+            return None
+        how = "markedly" if s.level == Level.LARGE else "somewhat"
+        return (
+            f"The cases as of {self.as_of} differ {how} from the cases the model was trained on "
+            f"(largest PSI {s.max_psi:.2f}, in {', '.join(s.worst)}; score PSI {s.score_psi:.2f}). "
+            "Its scores may be less reliable: retrain it on recent data."
+        )
+
+    @property
+    def reference_window(self) -> str:
+        dates = self.reference_dates
+        return f"{len(dates)} dates {dates[0]}..{dates[-1]}" if dates else "dates not recorded"
+
+    def describe(self) -> str:
+        s = self.summary
+        return (
+            f"{self.n_current:,} cases as of {self.as_of} against {self.n_reference:,} training cases on "
+            f"{self.reference_window}: {s.level.value} "
+            f"(max PSI {s.max_psi:.3f}, mean {s.mean_psi:.3f}, {s.n_moderate} moderate, {s.n_large} large; "
+            f"score PSI {s.score_psi:.3f})"
+        )
+
+
+def _dates_of(cases: pd.DataFrame) -> tuple[dt.date, ...]:
+    if "as_of" not in (cases.index.names or []):
+        return ()
+    return tuple(d.date() for d in sorted(set(cases.index.get_level_values("as_of"))))
+
+
+def drift_report(
+    model: RiskModel,
+    timeline: Timeline,
+    as_of: dt.date,
+    *,
+    current: pd.DataFrame | None = None,
+    reference: pd.DataFrame | None = None,
+    max_reference_dates: int | None = None,
+    bins: int = _DRIFT.bins,
+) -> DriftReport:
+    """PSI of every model feature and of the score: the cases as of `as_of` against the training cases.
+
+    Both are computed from `timeline` unless given: `current` (the cases as of
+    the date, e.g. those a service already scored) and `reference` (e.g. the
+    training cases of another data set).
+    """
+    if reference is None:
+        reference = reference_cases(model, timeline, max_reference_dates)
+    if current is None:
+        current = features_from_timeline(timeline, [as_of])
+    if current.empty:
+        raise ValueError(f"no cases as of {as_of}: nothing to compare")
+    table = feature_drift(reference, current, model.feature_names, bins)
+    summary = summarise_drift(table, score_drift(model, reference, current, bins))
+    return DriftReport(as_of, _dates_of(reference), len(reference), len(current), table, summary)
+
+
+def log_drift(report: DriftReport) -> None:
+    """Log a drift report into the active MLflow run: `drift/*` metrics, tags and `drift.csv`."""
+    if mlflow.active_run() is None:
+        raise RuntimeError("log_drift logs into the active MLflow run: start one first")
+    s = report.summary
+    mlflow.log_metrics(
+        {
+            "drift/max_psi": s.max_psi,
+            "drift/mean_psi": s.mean_psi,
+            "drift/score_psi": s.score_psi,
+            "drift/n_moderate": float(s.n_moderate),
+            "drift/n_large": float(s.n_large),
+        }
+    )
+    mlflow.set_tags(
+        {
+            "drift.as_of": report.as_of.isoformat(),
+            "drift.reference": report.reference_window,
+            "drift.level": s.level.value,
+        }
+    )
+    mlflow.log_text(report.features.to_csv(index=False), DRIFT_FILE)
