@@ -139,26 +139,40 @@ def _directory_issue(rule: str, message: str) -> Issue:
 
 
 @dataclass
-class _Loaded:
+class LoadedTable:
+    """One table file read and coerced to the loaded dtypes, not yet validated.
+
+    `frame` is None when the file cannot be checked further (unreadable, or a
+    required column missing); `unread` maps a column to the mask of rows whose
+    value could not be converted (reported in `issues`, left null in `frame`).
+    """
+
     frame: pd.DataFrame | None = None
     issues: list[Issue] = field(default_factory=list)
     unread: dict[str, np.ndarray] = field(default_factory=dict)  # column -> rows not converted
 
 
-def _load_table(directory: Path, spec: Table) -> _Loaded:
-    """Read one table's file and coerce its columns; the frame is None if it cannot be checked."""
+def _load_table(directory: Path, spec: Table) -> LoadedTable:
+    """Find one table's file in a data set and read it; the frame is None if it cannot be checked."""
     paths = [p for p in (directory / f"{spec.name}.{fmt}" for fmt in FORMATS) if p.exists()]
     if not paths:
-        return _Loaded(issues=[_file_issue(spec, "missing_file", f"no {spec.name}.parquet or .csv")])
+        return LoadedTable(issues=[_file_issue(spec, "missing_file", f"no {spec.name}.parquet or .csv")])
     if len(paths) > 1:
         message = f"both {spec.name}.parquet and {spec.name}.csv exist; keep one"
-        return _Loaded(issues=[_file_issue(spec, "ambiguous_file", message)])
-    path = paths[0]
+        return LoadedTable(issues=[_file_issue(spec, "ambiguous_file", message)])
+    return load_table_file(paths[0], spec)
+
+
+def load_table_file(path: Path, spec: Table) -> LoadedTable:
+    """Read a `.csv` (else parquet) file as table `spec` and coerce its columns, as `load_tables` does.
+
+    Only reading and coercion: run `check_table` on the frame for the table's rules.
+    """
     try:
         if not path.is_file():
             raise OSError(f"{path.name} is not a regular file")
         names = _csv_header(path) if path.suffix == ".csv" else pq.read_schema(path).names
-        loaded = _Loaded(issues=_check_header(spec, names))
+        loaded = LoadedTable(issues=_check_header(spec, names))
         if any(i.severity == "error" for i in loaded.issues):
             return loaded
         wanted = [name for name in spec.column_names if name in names]
@@ -167,7 +181,7 @@ def _load_table(directory: Path, spec: Table) -> _Loaded:
         )
     except _READ_ERRORS as exc:
         message = f"cannot read {path.name}: {_first_line(str(exc))}"
-        return _Loaded(issues=[_file_issue(spec, "unreadable_file", message)])
+        return LoadedTable(issues=[_file_issue(spec, "unreadable_file", message)])
     columns = {}
     for col in spec.columns:
         raw = data.column(col.name) if col.name in wanted else pa.chunked_array([pa.nulls(data.num_rows)])
