@@ -358,6 +358,55 @@ def retrain(
     )
 
 
+@app.command("simulate-loop")
+def simulate_loop(
+    out: Annotated[
+        Path, typer.Option(help="Directory for the loop's worlds, registries, tables and plot.")
+    ] = Path("var/loop"),
+    persons: Annotated[int, typer.Option(min=1000, help="Persons in the simulated world.")] = 20_000,
+    months: Annotated[
+        int, typer.Option(min=1, max=24, help="Months the loop runs (the last months of the world).")
+    ] = 6,
+    capacity: Annotated[int, typer.Option(min=1, help="Inspections per month (K).")] = 100,
+    policy: Annotated[
+        list[str] | None, typer.Option(help="model, rule or random; repeatable. Default: all three.")
+    ] = None,
+    exploration_share: Annotated[
+        list[float] | None,
+        typer.Option(help="Exploration share of the model's list; repeatable to compare (e.g. 0 and 0.1)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="World and draw seed: the same seed gives the same world.")] = 7,
+    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Keep the first model all along.")] = False,
+) -> None:
+    """The closed loop: each month rank, inspect the top K, ingest the outcomes, retrain, promote."""
+    from simulator.loop import LoopConfig, run_loop, totals
+
+    config = LoopConfig(
+        persons=persons,
+        months=months,
+        capacity=capacity,
+        policies=tuple(policy or ("model", "rule", "random")),
+        exploration_shares=tuple(exploration_share or (0.1,)),
+        seed=seed,
+        retrain=not no_retrain,
+    )
+    _tracking()  # quiet MLflow
+    try:
+        by_month, audit = run_loop(config, out)
+    except ValueError as exc:
+        _fail(str(exc))
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    say(by_month.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    say("Totals:\n" + totals(by_month).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+    spread = audit.groupby(["policy", "attribute"])["ratio"].agg(["min", "max"]).reset_index()
+    say("Who was inspected (share inspected / share of the population, lowest and highest group):")
+    say(spread.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    say(f"Wrote {out}/loop_months.csv, loop_totals.csv, loop_selection.csv and loop_found_per_100.png")
+
+
 @app.command()
 def rollback() -> None:
     """Restore the previous champion."""
