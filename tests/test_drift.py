@@ -176,7 +176,12 @@ def test_a_shifted_feature_and_a_dominant_category_are_large() -> None:
     assert by_name.loc["overstay_now", "psi"] == 0.0 and by_name.loc["overstay_now", "level"] == "stable"
     assert by_name.loc["current_permit_type", "family"] == "permit"
     summary = summarise_drift(table, score_psi=0.02)
-    assert summary.level == Level.LARGE and summary.n_large == 2 and summary.n_moderate == 0
+    assert summary.level == Level.MODERATE and summary.n_large == 2 and summary.n_moderate == 0
+    # One feature alone does not set the level; three large ones, or the scores, do.
+    assert summarise_drift(table.head(1), score_psi=0.02).level == Level.STABLE
+    three = pd.concat([table, table.head(1).assign(feature="another")], ignore_index=True)
+    assert summarise_drift(three, score_psi=0.02).level == Level.LARGE
+    assert summarise_drift(table.head(1), score_psi=0.3).level == Level.LARGE
     assert set(summary.worst[:2]) == {"days_to_expiry", "current_permit_type"}
 
 
@@ -195,7 +200,7 @@ def test_summary_takes_the_largest_of_features_and_score() -> None:
         }
     )
     summary = summarise_drift(table, score_psi=0.05, worst=2)
-    assert summary == DriftSummary(0.3, pytest.approx(0.14), 1, 1, 0.05, ("a", "b"), Level.LARGE)  # type: ignore[arg-type]
+    assert summary == DriftSummary(0.3, pytest.approx(0.14), 1, 1, 0.05, ("a", "b"), Level.MODERATE)  # type: ignore[arg-type]
     quiet = summarise_drift(table.iloc[2:], score_psi=0.11)
     assert quiet.level == Level.MODERATE and quiet.max_psi == 0.0
 
@@ -206,7 +211,7 @@ def _report(level: Level) -> DriftReport:
         {"feature": ["days_to_expiry"], "family": "permit", "psi": [value], "level": level.value}
     )
     dates = (dt.date(2025, 1, 1), dt.date(2025, 1, 31))
-    return DriftReport(dt.date(2025, 6, 30), dates, 200, 100, table, summarise_drift(table, 0.0))
+    return DriftReport(dt.date(2025, 6, 30), dates, 200, 100, table, summarise_drift(table, value))
 
 
 def test_warning_from_the_configured_level() -> None:
@@ -261,7 +266,8 @@ def test_log_drift_into_the_active_run(tmp_path: Path) -> None:
         log_drift(report)
     logged = mlflow.MlflowClient(config.tracking_uri).get_run(run.info.run_id)
     assert logged.data.metrics["drift/max_psi"] == pytest.approx(0.6)
-    assert logged.data.metrics["drift/n_large"] == 1 and logged.data.metrics["drift/score_psi"] == 0
+    assert logged.data.metrics["drift/n_large"] == 1
+    assert logged.data.metrics["drift/score_psi"] == pytest.approx(0.6)
     assert logged.data.tags["drift.level"] == "large"
     assert logged.data.tags["drift.reference"] == "2 dates 2025-01-01..2025-01-31"
     csv = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=DRIFT_FILE))

@@ -66,6 +66,7 @@ def test_retrain_promotes_better_refuses_worse_and_rolls_back(
     champion_run = client.get_model_version(tracking.model_name, weak_version).run_id
     assert client.get_run(better.training.run_id).data.tags[CHAMPION_RUN_TAG] == champion_run
     assert client.get_run(champion_run).data.tags[CHALLENGER_RUN_TAG] == better.training.run_id
+    assert "drift/max_psi" in client.get_run(better.training.run_id).data.metrics  # logged on retrain
 
     gated = retrain(noise, tracking)  # worse and below the office rule: the gates refuse to register it
     assert gated.training.version is None and gated.promotion is None

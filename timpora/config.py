@@ -66,6 +66,7 @@ class DriftDefaults:
     bins: int = 10  # quantile bins of a numeric feature, cut on the reference cases
     warn_level: Literal["moderate", "large"] = "large"  # the service and the page warn from this level on
     worst: int = 3  # features named in the summary
+    features_for_level: int = 3  # features that must reach a level (or the scores must) to set it
     service_reference_dates: int | None = None  # None: every training date (about 30 ms each on var/demo)
 
 

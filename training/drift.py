@@ -203,14 +203,23 @@ def summarise_drift(table: pd.DataFrame, score_psi: float, worst: int = _DRIFT.w
     levels = table["level"].to_numpy(dtype=str)
     max_psi = float(values.max())
     ordered = table.sort_values("psi", ascending=False, kind="stable")["feature"]
+    n_moderate = int((levels == Level.MODERATE.value).sum())
+    n_large = int((levels == Level.LARGE.value).sum())
+    # The population has moved when the scores moved, or when several features did: one feature alone
+    # (e.g. a smoothed rate whose prior steps from date to date) is reported but does not set the level.
+    level = psi_level(score_psi)
+    if n_large >= _DRIFT.features_for_level:
+        level = Level.LARGE
+    elif n_large + n_moderate >= 2 and not reaches(level, Level.MODERATE):
+        level = Level.MODERATE
     return DriftSummary(
         max_psi=max_psi,
         mean_psi=float(values.mean()),
-        n_moderate=int((levels == Level.MODERATE.value).sum()),
-        n_large=int((levels == Level.LARGE.value).sum()),
+        n_moderate=n_moderate,
+        n_large=n_large,
         score_psi=score_psi,
         worst=tuple(str(f) for f in ordered.head(worst)),
-        level=psi_level(max(max_psi, score_psi)),
+        level=level,
     )
 
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 
+from features.loading import load_valid_tables
+from features.timeline import build_timeline
 from timpora.config import SETTINGS
+from training.drift import drift_report, log_drift
 from training.pipeline import TrainingOutcome, run_training
 from training.registry import Gates, PromotionResult, promote
 from training.tracking import TrackingConfig, tracking_client
@@ -65,6 +69,18 @@ def _link_runs(tracking: TrackingConfig, challenger_run: str, champion_version: 
         client.set_tag(champion.run_id, CHALLENGER_RUN_TAG, challenger_run)
 
 
+def _log_drift(data_dir: Path, tracking: TrackingConfig, outcome: TrainingOutcome) -> None:
+    """The challenger's drift from its training cases to the data's last date, logged into its run."""
+    tables = load_valid_tables(data_dir)
+    last = tables.last_date()
+    if last is None:
+        return
+    report = drift_report(outcome.result.model, build_timeline(tables), last.date())
+    mlflow.set_tracking_uri(tracking.tracking_uri)
+    with mlflow.start_run(run_id=outcome.run_id):
+        log_drift(report)
+
+
 def retrain(
     data_dir: Path,
     tracking: TrackingConfig,
@@ -79,6 +95,7 @@ def retrain(
     outcome = run_training(data_dir, options or TrainOptions(), tracking, gates)
     if outcome.champion_version is not None:
         _link_runs(tracking, outcome.run_id, outcome.champion_version)
+    _log_drift(data_dir, tracking, outcome)
     new_flags = sorted(set(outcome.bias_flags) - set(outcome.champion_bias_flags))
     promotion = None
     if outcome.version is not None:
