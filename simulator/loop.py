@@ -244,6 +244,7 @@ def selection_audit(base: Path, out: Path, names: Sequence[str]) -> pd.DataFrame
 
 def run_loop(config: LoopConfig, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every variant on the same world: (per-month results, selection audit)."""
+    out = out.resolve()  # MLflow needs absolute artifact paths
     out.mkdir(parents=True, exist_ok=True)
     base, loop_start = prepare_world(config, out)
     chosen = variants(config)
