@@ -192,6 +192,23 @@ def _load_or_exit(data: Path):  # type: ignore[no-untyped-def]
         raise typer.Exit(1) from None
 
 
+def _model_data_and_date(data: Path, as_of: str | None, model_version: str | None):  # type: ignore[no-untyped-def]
+    """The champion (or a pinned version), the validated data set, and the date asked (default: latest)."""
+    from training.registry import NoModelError, load_risk_model
+
+    try:
+        model, version = load_risk_model(_tracking(), alias="champion", version=model_version)
+    except NoModelError as exc:
+        _fail(str(exc))
+    tables = _load_or_exit(data)
+    if as_of:
+        return model, version, tables, _parse_date(as_of, "--as-of")
+    last = tables.last_date()
+    if last is None:
+        _fail("the data set has no dated rows; pass --as-of")
+    return model, version, tables, last.date()
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Data set directory in the data contract's shape.")],
@@ -472,21 +489,8 @@ def rank(
     """Rank the cases as of a date with the champion: rank, person, score, top reasons, model version."""
     from features.timeline import build_timeline
     from models.scoring import ranked_list
-    from training.registry import NoModelError, load_risk_model
 
-    tracking = _tracking()
-    try:
-        model, version = load_risk_model(tracking, alias="champion", version=model_version)
-    except NoModelError as exc:
-        _fail(str(exc))
-    tables = _load_or_exit(data)
-    if as_of:
-        date = _parse_date(as_of, "--as-of")
-    else:
-        last = tables.last_date()
-        if last is None:
-            _fail("the data set has no dated rows; pass --as-of")
-        date = last.date()
+    model, version, tables, date = _model_data_and_date(data, as_of, model_version)
     listed = ranked_list(model, version, build_timeline(tables), date, top, district, permit_type)
     columns = [
         "list_rank",
@@ -531,21 +535,8 @@ def drift(
     model's training cases, recomputed from the same data set."""
     from features.timeline import build_timeline
     from training.drift import drift_report
-    from training.registry import NoModelError, load_risk_model
 
-    tracking = _tracking()
-    try:
-        model, version = load_risk_model(tracking, alias="champion", version=model_version)
-    except NoModelError as exc:
-        _fail(str(exc))
-    tables = _load_or_exit(data)
-    if as_of:
-        date = _parse_date(as_of, "--as-of")
-    else:
-        last = tables.last_date()
-        if last is None:
-            _fail("the data set has no dated rows; pass --as-of")
-        date = last.date()
+    model, version, tables, date = _model_data_and_date(data, as_of, model_version)
     try:
         report = drift_report(model, build_timeline(tables), date)
     except ValueError as exc:
