@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from features.case_context import case_context
@@ -31,13 +32,19 @@ class ScoredCases:
     model_version: str
     features: pd.DataFrame  # indexed by person_id
     table: pd.DataFrame  # score, rank, percentile, district, permit_type; in rank order
+    matrix: FloatMatrix  # the model's features as floats, rows in `features` order (for reasons)
+
+    def rows(self, person_ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        """Row of each id in `features` and `matrix` (-1 for an id that is not a case on this date)."""
+        return np.asarray(self.features.index.get_indexer(pd.Index(list(person_ids), dtype="str")))
 
 
 def score_cases(model: RiskModel, version: str, timeline: Timeline, as_of: dt.date) -> ScoredCases:
     """Score every case as of a date and order them (ties broken by person id)."""
     features = features_from_timeline(timeline, [as_of]).droplevel("as_of")
     context = case_context(take_snapshot(timeline, to_day(as_of))).droplevel("as_of")
-    scores = model.score(features) if len(features) else np.empty(0)
+    matrix = feature_matrix(features, model.feature_names)
+    scores = model.probability(model.margin(matrix)) if len(features) else np.empty(0)
     order = rank_order(scores, features.index.to_numpy(dtype=str))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(1, len(order) + 1)
@@ -51,7 +58,7 @@ def score_cases(model: RiskModel, version: str, timeline: Timeline, as_of: dt.da
         },
         index=features.index,
     ).iloc[order]
-    return ScoredCases(as_of, version, features, table)
+    return ScoredCases(as_of, version, features, table, matrix)
 
 
 def filter_cases(
@@ -78,8 +85,7 @@ def with_reasons(
     model: RiskModel, scored: ScoredCases, rows: pd.DataFrame, n_reasons: int = 3
 ) -> pd.DataFrame:
     """Add the top reasons (English and Bahasa Indonesia) to the given rows of a scored table."""
-    matrix = feature_matrix(scored.features.loc[rows.index], model.feature_names)
-    reasons = reasons_for_matrix(model, matrix, n_reasons)
+    reasons = reasons_for_matrix(model, scored.matrix[scored.rows(rows.index.tolist())], n_reasons)
     out = rows.copy()
     out["reasons_en"] = ["; ".join(r.en for r in case) for case in reasons]
     out["reasons_id"] = ["; ".join(r.id for r in case) for case in reasons]

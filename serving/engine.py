@@ -22,11 +22,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.registry import FAMILY_LABELS, FEATURES_BY_NAME
+from features.registry import FAMILY_LABELS, FEATURES_BY_NAME, Family
 from features.tables import Tables
 from features.timeline import build_timeline
 from models.listing import ListDraw, draw_inspection_list
-from models.ranker import FloatMatrix, RiskModel, feature_matrix
+from models.ranker import RiskModel
 from models.reasons import format_value
 from models.scoring import ScoredCases, filter_cases, reasons_for_matrix, score_cases
 from serving.schemas import (
@@ -62,26 +62,20 @@ class _ScoredDate:
     """One date's scored cases, with row-aligned arrays for fast lookups and a bounded reasons cache."""
 
     scored: ScoredCases
-    matrix: FloatMatrix  # the model's features of every case, rows in `scored.features` order
-    score: npt.NDArray[np.float64]  # the same rows' score, rank and percentile
+    score: npt.NDArray[np.float64]  # score, rank and percentile in `scored.features` row order
     rank: npt.NDArray[np.int64]
     percentile: npt.NDArray[np.float64]
     reasons: OrderedDict[str, list[ReasonOut]] = field(default_factory=OrderedDict)
 
     @classmethod
-    def of(cls, scored: ScoredCases, model: RiskModel) -> _ScoredDate:
+    def of(cls, scored: ScoredCases) -> _ScoredDate:
         aligned = scored.table.reindex(scored.features.index)
         return cls(
             scored=scored,
-            matrix=feature_matrix(scored.features, model.feature_names),
             score=aligned["score"].to_numpy(dtype=np.float64),
             rank=aligned["rank"].to_numpy(dtype=np.int64),
             percentile=aligned["percentile"].to_numpy(dtype=np.float64),
         )
-
-    def rows(self, person_ids: Sequence[str]) -> npt.NDArray[np.intp]:
-        """Row of each id (-1 for an id that is not a case on this date)."""
-        return np.asarray(self.scored.features.index.get_indexer(pd.Index(list(person_ids), dtype="str")))
 
     def remember(self, fresh: dict[str, list[ReasonOut]], limit: int) -> None:
         self.reasons.update(fresh)
@@ -213,7 +207,7 @@ class ScoringEngine:
                 hit = self._cache.get(date)
             if hit is not None:
                 return hit
-            entry = _ScoredDate.of(score_cases(self.model, self.version, self.timeline, date), self.model)
+            entry = _ScoredDate.of(score_cases(self.model, self.version, self.timeline, date))
             with self._lock:
                 self._cache[date] = entry
                 while len(self._cache) > self._cached_dates:
@@ -228,7 +222,8 @@ class ScoringEngine:
     def _reasons(self, entry: _ScoredDate, ids: Sequence[str]) -> list[list[ReasonOut]]:
         missing = [i for i in dict.fromkeys(ids) if i not in entry.reasons]
         if missing:
-            computed = reasons_for_matrix(self.model, entry.matrix[entry.rows(missing)], _SERVING.n_reasons)
+            matrix = entry.scored.matrix[entry.scored.rows(missing)]
+            computed = reasons_for_matrix(self.model, matrix, _SERVING.n_reasons)
             fresh = {
                 person: [
                     ReasonOut(feature=r.feature, contribution=r.contribution, en=r.en, id=r.id) for r in case
@@ -240,20 +235,23 @@ class ScoringEngine:
                 return [entry.reasons[i] if i in entry.reasons else fresh[i] for i in ids]
         return [entry.reasons[i] for i in ids]
 
+    def _absent_status(self, person_ids: Sequence[str]) -> npt.NDArray[np.object_]:
+        """For ids that are not cases on a date: `not_a_case` for a known person, else `unknown_person`."""
+        known = self.timeline.person_ids.get_indexer(pd.Index(list(person_ids), dtype="str")) >= 0
+        return np.where(known, CaseStatus.NOT_A_CASE.value, CaseStatus.UNKNOWN_PERSON.value).astype(object)
+
     # -- endpoints -----------------------------------------------------------------------------------
 
     def score(self, person_ids: Sequence[str], as_of: DateLike, reasons: bool = True) -> ScoreBatch:
         """Score, rank and percentile per id in request order; unknown ids and non-cases reported per id."""
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
-        rows = entry.rows(person_ids)
+        rows = entry.scored.rows(person_ids)
         present = rows >= 0
         status = np.full(len(rows), CaseStatus.SCORED.value, dtype=object)
         absent = np.flatnonzero(~present)
         if len(absent):  # an unknown person or one who is not a case: only these need the persons index
-            absent_ids = pd.Index([person_ids[int(i)] for i in absent], dtype="str")
-            known = self.timeline.person_ids.get_indexer(absent_ids) >= 0
-            status[absent] = np.where(known, CaseStatus.NOT_A_CASE.value, CaseStatus.UNKNOWN_PERSON.value)
+            status[absent] = self._absent_status([person_ids[int(i)] for i in absent])
         why: list[list[dict[str, object]]] | None = None
         if reasons:  # without reasons the field is left out (it defaults to an empty list)
             why = [[] for _ in range(len(rows))]
@@ -278,19 +276,18 @@ class ScoringEngine:
         """Every model feature's value and contribution for one case, grouped by family."""
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
-        table = entry.scored.table
-        if person_id not in table.index:
-            known = self.timeline.person_ids.get_indexer(pd.Index([person_id], dtype="str"))[0] >= 0
+        row = int(entry.scored.rows([person_id])[0])
+        if row < 0:
+            known = self._absent_status([person_id])[0] == CaseStatus.NOT_A_CASE.value
             what = "is not a case (not in the country on a permit)" if known else "is not in the data set"
             raise RequestError(f"person_id {person_id!r} {what} as of {date}", "person_id", 404)
-        matrix = entry.matrix[entry.rows([person_id])]
+        matrix = entry.scored.matrix[[row]]
         contributions = self.model.contributions_of(matrix)[0]
         values = self.model.readable_values(matrix)[0]
-        by_family: dict[str, list[FeatureContribution]] = {}
+        by_family: dict[Family, list[FeatureContribution]] = {}
         for j, name in enumerate(self.model.feature_names):
-            spec = FEATURES_BY_NAME[name]
-            value = values[j]
-            by_family.setdefault(spec.family.value, []).append(
+            spec, value = FEATURES_BY_NAME[name], values[j]
+            by_family.setdefault(spec.family, []).append(
                 FeatureContribution(
                     name=name,
                     en=spec.en,
@@ -303,24 +300,23 @@ class ScoringEngine:
             )
         families = [
             FamilyExplanation(
-                family=family,
-                en=FAMILY_LABELS[FEATURES_BY_NAME[items[0].name].family][0],
-                id=FAMILY_LABELS[FEATURES_BY_NAME[items[0].name].family][1],
+                family=family.value,
+                en=FAMILY_LABELS[family][0],
+                id=FAMILY_LABELS[family][1],
                 contribution=sum(item.contribution for item in items),
                 features=sorted(items, key=lambda item: -abs(item.contribution)),
             )
             for family, items in by_family.items()
         ]
         families.sort(key=lambda f: -f.contribution)
-        position = table.index.get_loc(person_id)
         return ExplainResponse(
             person_id=person_id,
             as_of=date.isoformat(),
             model_version=self.version,
-            score=float(table["score"].to_numpy()[position]),
-            rank=int(table["rank"].to_numpy()[position]),
-            percentile=float(table["percentile"].to_numpy()[position]),
-            cases_total=len(table),
+            score=float(entry.score[row]),
+            rank=int(entry.rank[row]),
+            percentile=float(entry.percentile[row]),
+            cases_total=len(entry.scored.table),
             base_value=float(contributions[-1]),
             reasons=self._reasons(entry, [person_id])[0],
             families=families,

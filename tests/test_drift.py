@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import LiveService
+from exports import as_known_on
 from typer.testing import CliRunner
 
-from features.contract import TABLES
 from features.loading import load_valid_tables
 from features.pipeline import features_from_timeline
 from features.registry import FEATURES_BY_NAME
@@ -312,25 +312,11 @@ def test_no_drift_on_the_training_window(champion: RiskModel, small_timeline: Ti
     assert report.reference_dates == dates and report.n_reference == len(reference)
 
 
-def _as_known_on(tables: Tables, t: pd.Timestamp) -> Tables:
-    """The data set as an export made on day t would hold it: no row dated after t."""
-    frames = {}
-    for spec in TABLES:
-        frame = tables[spec.name]
-        if spec.event_date is not None:
-            frame = frame[frame[spec.event_date] <= t]
-        frames[spec.name] = frame
-    permits = frames["permits"].copy()
-    permits.loc[permits["cancelled_date"] > t, "cancelled_date"] = pd.NaT
-    frames["permits"] = permits
-    return tables.replace(**frames)
-
-
 @pytest.mark.slow
 def test_reference_cases_ignore_rows_appended_later(champion: RiskModel, small_tables: Tables) -> None:
     last = pd.Timestamp(training_dates(champion.info)[-1])
     pd.testing.assert_frame_equal(
-        reference_cases(champion, small_tables), reference_cases(champion, _as_known_on(small_tables, last))
+        reference_cases(champion, small_tables), reference_cases(champion, as_known_on(small_tables, last))
     )
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from exports import as_known_on
 
-from features.contract import TABLES
 from features.loading import load_valid_tables
 from features.pipeline import build_features
 from features.tables import Tables, write_tables
@@ -32,25 +32,11 @@ def test_csv_and_parquet_give_identical_features(world_tables: Tables, tmp_path:
     assert len(matrices[0]) > 1_000
 
 
-def _as_known_on(tables: Tables, t: pd.Timestamp) -> Tables:
-    """The data set as an export made on day t would hold it: no row dated after t."""
-    frames = {}
-    for spec in TABLES:
-        frame = tables[spec.name]
-        if spec.event_date is not None:
-            frame = frame[frame[spec.event_date] <= t]
-        frames[spec.name] = frame
-    permits = frames["permits"].copy()
-    permits.loc[permits["cancelled_date"] > t, "cancelled_date"] = pd.NaT
-    frames["permits"] = permits
-    return tables.replace(**frames)
-
-
 @pytest.mark.parametrize("as_of", DATES[:2])
 def test_features_equal_those_of_an_export_cut_at_t(world_tables: Tables, as_of: str) -> None:
     """Everything the simulator recorded after T, removed, changes no feature as of T."""
     t = pd.Timestamp(as_of)
     full = build_features(world_tables, [as_of])
-    cut = build_features(_as_known_on(world_tables, t), [as_of])
+    cut = build_features(as_known_on(world_tables, t), [as_of])
     pd.testing.assert_frame_equal(full, cut)
     assert full["overstay_now"].sum() > 0 and full["past_inspections_total"].sum() > 0
