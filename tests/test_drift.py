@@ -32,6 +32,7 @@ from features.timeline import Timeline, build_timeline
 from models.ranker import RiskModel
 from serving.schemas import ListOptions, ModelInfo
 from simulator.world import WorldConfig, simulate_world
+from timpora.config import SETTINGS
 from training.drift import (
     DRIFT_FILE,
     PROPORTION_FLOOR,
@@ -396,7 +397,9 @@ def test_model_and_list_options_carry_the_drift(live_service: LiveService, small
     drift = info.drift
     assert drift is not None, live_service.log_path.read_text()[-2000:]
     assert drift.as_of == info.data_last_date == small_tables.last_date().date().isoformat()  # type: ignore[union-attr]
-    assert drift.reference.startswith(f"{len(training_dates({'window': info.trained_on}))} dates ")
+    trained_on = len(training_dates({"window": info.trained_on}))
+    sampled = min(trained_on, SETTINGS.drift.service_reference_dates or trained_on)
+    assert drift.reference.startswith(f"{sampled} dates ")  # the service samples the training dates
     assert math.isfinite(drift.max_psi) and drift.max_psi >= 0 and drift.score_psi >= 0
     assert drift.level in {level.value for level in Level} and len(drift.worst) == 3
     assert all(name in FEATURES_BY_NAME for name in drift.worst)
