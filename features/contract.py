@@ -1,9 +1,15 @@
-"""The input data contract (version 1) in machine-readable form.
+"""The input data contract (version 2) in machine-readable form.
 
 This module is the canonical definition of `../shared/data-contract.md`: the eight
-tables, their columns, types, nullability, closed enumerations, keys and date
-rules. Loading, validation, the simulator and the feature pipeline all read it;
-nothing else may restate a table's shape.
+required tables and the optional `districts` table, their columns, types,
+nullability, closed enumerations, keys and row rules. Loading, validation, the
+simulator and the feature pipeline all read it; nothing else may restate a
+table's shape.
+
+Version 2 (a v1 data set is a valid v2 data set): `inspections.trigger` gains
+`LIST` with the optional column `list_id`; every event table may carry an
+optional `recorded_date` (the day the row became known; see `RECORDED_DATE`),
+permits an optional `cancelled_recorded_date`; and the optional `districts` table.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"
 
 
 class Kind(StrEnum):
@@ -74,7 +80,7 @@ LABOUR_VIOLATION = (
     "NO_LOCAL_COUNTERPART",
     "OTHER",
 )
-TRIGGER = ("RANDOM", "TARGETED", "TIP", "ROUTINE")
+TRIGGER = ("RANDOM", "TARGETED", "TIP", "ROUTINE", "LIST")
 VIOLATION_TYPE = (
     "OVERSTAY",
     "PERMIT_MISUSE",
@@ -103,6 +109,9 @@ class Column:
     protected: bool = False  # audit only: never a model feature
     min_exclusive: float | None = None
     max_inclusive: float | None = None
+    # "table.column" the values should appear in when that (optional) table is
+    # present: a value missing there is a warning, not an error (district codes).
+    listed_in: str | None = None
 
     @property
     def dtype(self) -> Any:
@@ -118,6 +127,33 @@ class DateOrder:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """`column` depends on column `on`: required where the condition holds and/or null where it does not.
+
+    The condition is "`on` is one of `values`", or, with `values` None, "`on` is set".
+    """
+
+    column: str
+    on: str
+    values: tuple[str, ...] | None = None
+    required: bool = False  # must be set on every row where the condition holds
+    only: bool = False  # must be null on every row where it does not
+
+    @property
+    def condition(self) -> str:
+        """The condition in words, for messages."""
+        if self.values is None:
+            return f"{self.on} is set"
+        return f"{self.on} is {' or '.join(self.values)}"
+
+    @property
+    def negation(self) -> str:
+        if self.values is None:
+            return f"{self.on} is null"
+        return f"{self.on} is not {' or '.join(self.values)}"
+
+
+@dataclass(frozen=True)
 class Table:
     """One table of a data set: its columns and the rules that span columns."""
 
@@ -126,6 +162,7 @@ class Table:
     event_date: str | None = None  # the date that places a row in time
     date_orders: tuple[DateOrder, ...] = ()
     at_least_one_of: tuple[str, ...] = ()  # at least one of these must be set per row
+    dependencies: tuple[Dependency, ...] = ()
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -160,6 +197,23 @@ def _date(name: str, **kw: object) -> Column:
     return Column(name, Kind.DATE, **kw)  # type: ignore[arg-type]
 
 
+# v2: the day an event table's row became known to the office (optional, nullable).
+# As of T a row counts only if its event date <= T and its recorded_date, when
+# set, <= T; null or absent means known on the event date.
+RECORDED_DATE = "recorded_date"
+# v2: the day a permit's cancellation became known (null: known on cancelled_date).
+CANCELLED_RECORDED_DATE = "cancelled_recorded_date"
+LIST_TRIGGER = "LIST"
+
+
+def _recorded() -> Column:
+    return _date(RECORDED_DATE, nullable=True, optional=True)
+
+
+def _district(name: str, **kw: object) -> Column:
+    return Column(name, Kind.TEXT, listed_in="districts.district_code", **kw)  # type: ignore[arg-type]
+
+
 PERSONS = Table(
     "persons",
     (
@@ -177,7 +231,7 @@ SPONSORS = Table(
         _id("sponsor_id", unique=True),
         _enum("sponsor_type", SPONSOR_TYPE),
         Column("sector", Kind.TEXT, nullable=True),
-        Column("district", Kind.TEXT),
+        _district("district"),
         _date("registered_date"),
         Column("rptka_quota", Kind.INT, nullable=True),
     ),
@@ -193,13 +247,21 @@ PERMITS = Table(
         _enum("permit_type", PERMIT_TYPE),
         Column("visa_index", Kind.TEXT, nullable=True, optional=True),
         Column("position", Kind.TEXT, nullable=True),
-        Column("work_district", Kind.TEXT, nullable=True),
+        _district("work_district", nullable=True),
         _date("issue_date"),
         _date("expiry_date"),
         _date("cancelled_date", nullable=True),
+        _recorded(),
+        _date(CANCELLED_RECORDED_DATE, nullable=True, optional=True),
     ),
     event_date="issue_date",
-    date_orders=(DateOrder("issue_date", "expiry_date"), DateOrder("issue_date", "cancelled_date")),
+    date_orders=(
+        DateOrder("issue_date", "expiry_date"),
+        DateOrder("issue_date", "cancelled_date"),
+        DateOrder("issue_date", RECORDED_DATE),
+        DateOrder("cancelled_date", CANCELLED_RECORDED_DATE),
+    ),
+    dependencies=(Dependency(CANCELLED_RECORDED_DATE, "cancelled_date", only=True),),
     description="visas and stay permits (izin tinggal)",
 )
 
@@ -210,8 +272,10 @@ BORDER_CROSSINGS = Table(
         _date("crossing_date"),
         _enum("direction", DIRECTION),
         Column("port", Kind.TEXT),
+        _recorded(),
     ),
     event_date="crossing_date",
+    date_orders=(DateOrder("crossing_date", RECORDED_DATE),),
     description="entries and exits at checkpoints (TPI)",
 )
 
@@ -220,10 +284,12 @@ ADDRESS_REPORTS = Table(
     (
         _id("person_id", references="persons.person_id"),
         _date("report_date"),
-        Column("district", Kind.TEXT),
+        _district("district"),
         _enum("reporter", REPORTER),
+        _recorded(),
     ),
     event_date="report_date",
+    date_orders=(DateOrder("report_date", RECORDED_DATE),),
     description="residence reports (APOA, sponsor and self reports)",
 )
 
@@ -236,8 +302,10 @@ AGENCY_REPORTS = Table(
         _id("person_id", nullable=True, references="persons.person_id"),
         _id("sponsor_id", nullable=True, references="sponsors.sponsor_id"),
         _enum("category", REPORT_CATEGORY),
+        _recorded(),
     ),
     event_date="report_date",
+    date_orders=(DateOrder("report_date", RECORDED_DATE),),
     at_least_one_of=("person_id", "sponsor_id"),
     description="reports from partner agencies and the public",
 )
@@ -248,8 +316,10 @@ LABOUR_VIOLATIONS = Table(
         _id("sponsor_id", references="sponsors.sponsor_id"),
         _date("finding_date"),
         _enum("violation", LABOUR_VIOLATION),
+        _recorded(),
     ),
     event_date="finding_date",
+    date_orders=(DateOrder("finding_date", RECORDED_DATE),),
     description="Manpower office findings against employers",
 )
 
@@ -272,11 +342,31 @@ INSPECTIONS = Table(
             min_exclusive=0.0,
             max_inclusive=1.0,
         ),
+        _id("list_id", nullable=True, optional=True),
+        _recorded(),
     ),
     event_date="inspection_date",
+    date_orders=(DateOrder("inspection_date", RECORDED_DATE),),
+    dependencies=(
+        Dependency("selection_propensity", "trigger", (LIST_TRIGGER,), required=True),
+        Dependency("list_id", "trigger", (LIST_TRIGGER,), required=True, only=True),
+    ),
     description="immigration inspections and their outcomes (the labels)",
 )
 
+DISTRICTS = Table(
+    "districts",
+    (
+        Column("district_code", Kind.TEXT, unique=True),
+        Column("name", Kind.TEXT),
+        Column("province", Kind.TEXT, nullable=True),
+        Column("office", Kind.TEXT, nullable=True),
+        Column("parent_code", Kind.TEXT, nullable=True, references="districts.district_code"),
+    ),
+    description="names and jurisdiction of district codes (optional table, v2)",
+)
+
+# The required tables: every data set holds a file for each (possibly with zero rows).
 TABLES: tuple[Table, ...] = (
     PERSONS,
     SPONSORS,
@@ -287,12 +377,19 @@ TABLES: tuple[Table, ...] = (
     LABOUR_VIOLATIONS,
     INSPECTIONS,
 )
-TABLE_NAMES: tuple[str, ...] = tuple(t.name for t in TABLES)
-TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+# Tables whose file may be absent altogether (absent: an empty table).
+OPTIONAL_TABLES: tuple[Table, ...] = (DISTRICTS,)
+ALL_TABLES: tuple[Table, ...] = TABLES + OPTIONAL_TABLES
+TABLE_NAMES: tuple[str, ...] = tuple(t.name for t in ALL_TABLES)
+TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in ALL_TABLES}
+# Event tables: those with an event date, which may carry `recorded_date`.
+EVENT_TABLES: tuple[Table, ...] = tuple(t for t in TABLES if t.event_date is not None)
 
 # Columns that are protected attributes (audit only). Anything derived from
 # them is protected too; the feature allow-list never names any of them.
-PROTECTED_COLUMNS: frozenset[str] = frozenset(col.name for t in TABLES for col in t.columns if col.protected)
+PROTECTED_COLUMNS: frozenset[str] = frozenset(
+    col.name for t in ALL_TABLES for col in t.columns if col.protected
+)
 
 # The evaluation-only ground truth a simulated data set may carry.
 TRUTH_DIR = "_truth"

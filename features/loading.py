@@ -19,6 +19,8 @@ Decisions beyond the contract's text:
   checked further (its other issues would be noise); optional columns may be
   absent and are then all null.
 - Only the table files are read: other files, and `_truth/`, are never opened.
+- An optional table (`districts`) whose file is absent is an empty table and
+  is left out of the row counts; present, it is checked like any other.
 """
 
 from __future__ import annotations
@@ -35,10 +37,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.contract import TABLES, Column, Kind, Table
+from features.contract import DISTRICTS, OPTIONAL_TABLES, TABLES, Column, Kind, Table
 from features.schemas import LOADED_DTYPES
 from features.tables import Tables
-from features.validation import Issue, ValidationReport, check_references, check_table, row_issue
+from features.validation import (
+    Issue,
+    ValidationReport,
+    check_listed,
+    check_parents,
+    check_references,
+    check_table,
+    row_issue,
+)
 
 FORMATS = ("parquet", "csv")
 
@@ -103,7 +113,8 @@ def load_tables(directory: Path) -> LoadResult:
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, int] = {}
     unusable: set[str] = set()  # "table.column" with values that could not be read
-    for spec in TABLES:
+    optional = [spec for spec in OPTIONAL_TABLES if any(_paths(directory, spec))]
+    for spec in (*TABLES, *optional):
         loaded = _load_table(directory, spec)
         issues += loaded.issues
         if loaded.frame is None:
@@ -113,6 +124,11 @@ def load_tables(directory: Path) -> LoadResult:
         unusable |= {f"{spec.name}.{name}" for name in loaded.unread}
         issues += check_table(spec, loaded.frame, loaded.unread)
     issues += check_references(frames, unusable)
+    if DISTRICTS.name in frames and not any(
+        i.table == DISTRICTS.name and i.severity == "error" for i in issues
+    ):
+        issues += check_parents(DISTRICTS, frames[DISTRICTS.name], "parent_code")
+    issues += check_listed(frames, unusable)
     report = ValidationReport(issues, rows)
     if not report.ok:
         return LoadResult(None, report)
@@ -152,9 +168,13 @@ class LoadedTable:
     unread: dict[str, np.ndarray] = field(default_factory=dict)  # column -> rows not converted
 
 
+def _paths(directory: Path, spec: Table) -> list[Path]:
+    return [p for p in (directory / f"{spec.name}.{fmt}" for fmt in FORMATS) if p.exists()]
+
+
 def _load_table(directory: Path, spec: Table) -> LoadedTable:
     """Find one table's file in a data set and read it; the frame is None if it cannot be checked."""
-    paths = [p for p in (directory / f"{spec.name}.{fmt}" for fmt in FORMATS) if p.exists()]
+    paths = _paths(directory, spec)
     if not paths:
         return LoadedTable(issues=[_file_issue(spec, "missing_file", f"no {spec.name}.parquet or .csv")])
     if len(paths) > 1:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pandas as pd
 import pandera.pandas as pa
 
-from features.contract import DTYPES, Column, Kind, Table
+from features.contract import DTYPES, Column, Dependency, Kind, Table
 
 # The dtypes of a loaded frame while it is validated: the contract's, except
 # booleans, which stay nullable until the null check has run.
@@ -91,6 +91,8 @@ def _row_checks(spec: Table) -> list[pa.Check]:
     if spec.at_least_one_of:
         checks.append(_at_least_one_of(list(spec.at_least_one_of)))
     checks += [_set_only_when(column, flag) for column, flag in SET_ONLY_WHEN.get(spec.name, ())]
+    for dependency in spec.dependencies:
+        checks += _dependency_checks(dependency)
     return checks
 
 
@@ -113,3 +115,28 @@ def _set_only_when(column: str, flag: str) -> pa.Check:
         return ~(df[column].notna() & df[flag].eq(False).fillna(False))
 
     return _row_check("inconsistent_outcome", column, f"{column} set while {flag} is false", consistent)
+
+
+def _dependency_checks(dep: Dependency) -> list[pa.Check]:
+    """`required_when`: null where the condition holds; `set_only_when`: set where it does not."""
+
+    def holds(df: pd.DataFrame) -> pd.Series:
+        on = df[dep.on]
+        return on.notna() if dep.values is None else on.isin(list(dep.values)).fillna(False).astype(bool)
+
+    checks = []
+    if dep.required:
+
+        def present(df: pd.DataFrame) -> pd.Series:
+            return ~(holds(df) & df[dep.column].isna())
+
+        message = f"missing on rows where {dep.condition}"
+        checks.append(_row_check("required_when", dep.column, message, present))
+    if dep.only:
+
+        def absent(df: pd.DataFrame) -> pd.Series:
+            return ~(~holds(df) & df[dep.column].notna())
+
+        message = f"set on rows where {dep.negation}"
+        checks.append(_row_check("set_only_when", dep.column, message, absent))
+    return checks

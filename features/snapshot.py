@@ -3,7 +3,9 @@
 A `Snapshot` holds what several feature families share: who is a case (in the
 country on T), each person's current permit and sponsor, and how long their
 permit cover lasts as known on T. Cancellations dated after T are unknown on T
-and are ignored here.
+and are ignored here. Its `timeline` is the timeline as known on T
+(`Timeline.known_on`): rows and cancellations recorded after T are not in it,
+so every family that reads `snapshot.timeline` sees only what was known on T.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from features.timeline import NEVER, Timeline
 class Snapshot:
     """Per-person state as of day `t` (days since the epoch); arrays over all persons."""
 
-    timeline: Timeline
+    timeline: Timeline  # as known on t
     t: int
     is_case: BoolArray
     current_permit: IntArray  # index into timeline.permits of the latest permit issued <= t; -1 if none
@@ -39,6 +41,7 @@ class Snapshot:
 
 def take_snapshot(timeline: Timeline, t: int) -> Snapshot:
     """Who is in the country on day t and under which permit, as known on t."""
+    timeline = timeline.known_on(t)
     n = timeline.n_persons
     permits = timeline.permits
     issued = permits.issue <= t

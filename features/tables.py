@@ -1,4 +1,4 @@
-"""A data set in memory: the eight contract tables with their contract dtypes.
+"""A data set in memory: the contract tables with their contract dtypes.
 
 `Tables` is what every stage takes as input. Reading a directory (with
 validation) lives in `features.loading`; this module only holds the container,
@@ -8,20 +8,28 @@ builds typed frames from trusted in-memory data, and writes data sets out.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
-from features.contract import TABLES, TRUTH, TRUTH_DIR, Table, table
+from features.contract import ALL_TABLES, DISTRICTS, OPTIONAL_TABLES, TABLES, TRUTH, TRUTH_DIR, Table, table
 
 FileFormat = Literal["parquet", "csv"]
 
 
+def _no_districts() -> pd.DataFrame:
+    return empty_frame(DISTRICTS)
+
+
 @dataclass(frozen=True)
 class Tables:
-    """The eight tables of one data set, each with exactly the contract's columns."""
+    """The tables of one data set, each with exactly the contract's columns.
+
+    Optional columns a file did not have are all null. The optional `districts`
+    table is an empty frame (with its columns) when the data set has none.
+    """
 
     persons: pd.DataFrame
     sponsors: pd.DataFrame
@@ -31,6 +39,7 @@ class Tables:
     agency_reports: pd.DataFrame
     labour_violations: pd.DataFrame
     inspections: pd.DataFrame
+    districts: pd.DataFrame = field(default_factory=_no_districts)
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         table(name)  # clear error for an unknown name
@@ -38,12 +47,16 @@ class Tables:
         return frame
 
     def items(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """The tables the data set holds: every required one, and each optional one that has rows."""
+        optional = {spec.name for spec in OPTIONAL_TABLES}
         for f in fields(self):
-            yield f.name, getattr(self, f.name)
+            frame = getattr(self, f.name)
+            if f.name not in optional or len(frame):
+                yield f.name, frame
 
     def replace(self, **frames: pd.DataFrame) -> Tables:
         """A copy with some tables replaced (coerced to the contract)."""
-        current = dict(self.items())
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
         current.update({name: typed_frame(table(name), frame) for name, frame in frames.items()})
         return Tables(**current)
 
@@ -99,7 +112,7 @@ def make_tables(frames: Mapping[str, pd.DataFrame]) -> Tables:
     """Build `Tables` from trusted frames; tables not given are empty."""
     built = {
         spec.name: typed_frame(spec, frames[spec.name]) if spec.name in frames else empty_frame(spec)
-        for spec in TABLES
+        for spec in ALL_TABLES
     }
     return Tables(**built)
 
@@ -120,7 +133,12 @@ def _write_frame(frame: pd.DataFrame, path_stem: Path, fmt: FileFormat) -> Path:
 
 
 def write_tables(tables: Tables, out_dir: Path, fmt: FileFormat = "parquet") -> list[Path]:
-    """Write every table as `<table>.<fmt>` into `out_dir` (created if needed)."""
+    """Write every table as `<table>.<fmt>` into `out_dir` (created if needed).
+
+    Every contract column is written, optional ones too (null where unknown), as
+    loading gives them back; an optional table without rows (no `districts`)
+    gets no file, as loading reads an absent file.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     return [_write_frame(frame, out_dir / name, fmt) for name, frame in tables.items()]
 

@@ -2,7 +2,9 @@
 
 `check_table` runs a table's pandera schema (from `features.schemas`) lazily and
 turns its failure cases into `Issue`s; `check_references` checks the foreign
-keys across tables. Reading files and coercing types is `features.loading`.
+keys across tables, `check_listed` the codes that should appear in an optional
+table (warnings), and `check_parents` that a table's parent links end.
+Reading files and coercing types is `features.loading`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-from features.contract import TABLE_NAMES, TABLES, Table
+from features.contract import ALL_TABLES, TABLE_NAMES, Table
 from features.schemas import split_check_name, table_schema
 
 Severity = Literal["error", "warning"]
@@ -197,7 +199,7 @@ def check_references(frames: Mapping[str, pd.DataFrame], unusable: set[str]) -> 
     values could not all be read), are skipped rather than reported twice.
     """
     by_target: dict[str, list[tuple[str, str]]] = {}
-    for spec in TABLES:
+    for spec in ALL_TABLES:
         for col in spec.columns:
             target = col.references
             if target and spec.name in frames and target.split(".")[0] in frames and target not in unusable:
@@ -222,6 +224,60 @@ def check_references(frames: Mapping[str, pd.DataFrame], unusable: set[str]) -> 
                     row_issue(table, column, "dangling_reference", f"not in {target}", rows, values)
                 )
     return sorted(issues, key=lambda i: TABLE_NAMES.index(i.table or ""))
+
+
+def check_listed(frames: Mapping[str, pd.DataFrame], unusable: set[str]) -> list[Issue]:
+    """`unlisted_value` warnings: codes missing from the table that lists them, when that table is present.
+
+    E.g. a district code used in address_reports but absent from a `districts`
+    table that is there (the contract makes this a warning, not an error). An
+    absent listing table, and "table.column" in `unusable`, are skipped.
+    """
+    issues = []
+    for spec in ALL_TABLES:
+        for col in spec.columns:
+            target = col.listed_in
+            if not target or spec.name not in frames or f"{spec.name}.{col.name}" in unusable:
+                continue
+            target_table, target_column = target.split(".")
+            if target_table not in frames or target in unusable:
+                continue
+            values = frames[spec.name][col.name]
+            known = pd.Index(frames[target_table][target_column].dropna().unique())
+            missing = (values.notna() & ~values.isin(known)).to_numpy(dtype=bool)
+            rows = np.flatnonzero(missing)
+            if len(rows):
+                message = f"not in {target} (the {target_table} table is present)"
+                shown = values.iloc[rows[: MAX_VALUES_SHOWN * 4]].to_list()
+                issues.append(
+                    row_issue(spec.name, col.name, "unlisted_value", message, rows, shown, severity="warning")
+                )
+    return issues
+
+
+def check_parents(spec: Table, frame: pd.DataFrame, parent: str) -> list[Issue]:
+    """`parent_cycle` for rows whose chain of `parent` links never ends (a region inside itself).
+
+    `parent` references the table's own key. Run after `check_table` and
+    `check_references`: with duplicate keys the chains are undefined and
+    nothing is reported here; dangling and null parents end a chain.
+    """
+    key = spec.key
+    if key is None or not len(frame) or not frame[key].is_unique:
+        return []
+    up = pd.Index(frame[key]).get_indexer(pd.Index(frame[parent])).astype(np.int64)  # -1: no parent
+    # Pointer doubling: after k rounds `up` is the 2**k-th ancestor (-1 once a chain has ended);
+    # an acyclic chain is shorter than the table, so whatever is still linked after that loops.
+    steps = 1
+    while steps < len(frame):
+        up = np.where(up >= 0, up[np.maximum(up, 0)], -1)
+        steps *= 2
+    rows = np.flatnonzero(up >= 0)
+    if not len(rows):
+        return []
+    message = f"{parent} chain loops and never reaches a region without a parent"
+    values = frame[key].iloc[rows[: MAX_VALUES_SHOWN * 4]].to_list()
+    return [row_issue(spec.name, parent, "parent_cycle", message, rows, values)]
 
 
 def _arrow(values: pd.Series) -> pyarrow.ChunkedArray:
