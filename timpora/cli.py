@@ -18,12 +18,20 @@ from rich.markup import escape
 from timpora.cli_access import audit_app, keys_app
 from timpora.config import SETTINGS
 
+EXIT_CODES = (
+    "Exit codes (every command): 0 done; 1 runtime or data error; 2 usage error or unknown filter value; "
+    "3 not registered (train, retrain); 4 not promoted (promote, retrain)."
+)
+EXIT_NOT_REGISTERED = 3
+EXIT_NOT_PROMOTED = 4
+
 app = typer.Typer(
     name="timpora",
     help=(
         "Timpora: ranked, explained inspection lists for immigration supervision teams. "
         "Workflow: simulate (or bring data) -> validate -> features -> train -> rank -> serve."
     ),
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -37,6 +45,10 @@ _SIM = SETTINGS.simulation
 def _fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def _say(text: str) -> None:
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 def _parse_date(value: str, option: str) -> dt.date:
@@ -226,7 +238,11 @@ def train(
     ] = "binary",
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment name (default: timpora).")] = None,
 ) -> None:
-    """Train, evaluate against baselines, audit for bias, log to MLflow and register a gated challenger."""
+    """Train, evaluate against baselines, audit for bias, log to MLflow and register a challenger.
+
+    Registered unless the evidence does not show the model beats a random list, or shows it below the
+    office rule by more than delta. Exit 3 when not registered.
+    """
     from dataclasses import replace
 
     from features.loading import DataContractError
@@ -251,6 +267,7 @@ def train(
     except ValueError as exc:
         _fail(str(exc))
     main_k = SETTINGS.training.main_capacity
+    _say(outcome.registration.render())
     console.print(f"Split: {outcome.result.split.describe()}")
     table = training_table(outcome, main_k)
     console.print(
@@ -272,8 +289,8 @@ def train(
         f"Report and model card: {artifacts.removeprefix('file://')}/evaluation_report.md, model_card.md"
     )
     if outcome.version is None:
-        console.print("[bold red]Not registered:[/] " + "; ".join(outcome.gate_failures))
-        raise typer.Exit(3)
+        _say("Not registered: " + outcome.registration.sentence)
+        raise typer.Exit(EXIT_NOT_REGISTERED)
     console.print(
         f"Registered {tracking.model_name} version {outcome.version} as [bold]challenger[/]. "
         "Promote it with `timpora promote`."
@@ -289,7 +306,12 @@ def promote(
         str | None, typer.Option(help="Why a forced promotion is justified (recorded).")
     ] = None,
 ) -> None:
-    """Make the challenger the champion if it is not worse on the same hold-out and adds no bias flag."""
+    """Make the challenger the champion unless the evidence shows it worse than the champion.
+
+    Worse: the whole interval of challenger - champion (same hold-out) lies below -delta, or a fairness
+    check blocks it. Exit 4 when not promoted.
+    """
+    from training.pipeline import decision_settings
     from training.registry import NoModelError
     from training.registry import promote as promote_challenger
 
@@ -298,16 +320,17 @@ def promote(
         _fail('--force needs --reason "..." (it is recorded with the promotion)', 2)
     try:
         result = promote_challenger(
-            tracking,
-            metric=f"precision@{SETTINGS.training.main_capacity}",
-            tolerance=SETTINGS.training.promotion_tolerance,
-            force=force,
-            reason=reason,
+            tracking, settings=decision_settings(SETTINGS.training), force=force, reason=reason
         )
     except NoModelError as exc:
         _fail(str(exc))
+    if result.decision is not None:
+        _say(result.decision.render())
     if not result.promoted:
-        _fail("challenger not promoted: " + "; ".join(result.reasons))
+        err_console.print(
+            "challenger not promoted: " + "; ".join(result.reasons), highlight=False, markup=False
+        )
+        raise typer.Exit(EXIT_NOT_PROMOTED)
     console.print(f"Champion is now version {result.version} (was {result.previous or 'none'}).")
 
 
@@ -320,7 +343,8 @@ def retrain(
     reason: Annotated[str | None, typer.Option(help="Why a forced promotion is right (recorded).")] = None,
 ) -> None:
     """Train a challenger on all data now available, compare it with the champion on the same hold-out,
-    and promote it only through the gates (or --force --reason)."""
+    and promote it unless the evidence shows harm (or --force --reason). Exit 3 when not registered,
+    4 when not promoted."""
     from features.loading import DataContractError
     from training.retrain import retrain as retrain_challenger
 
@@ -335,6 +359,9 @@ def retrain(
     except ValueError as exc:
         _fail(str(exc))
     training = outcome.training
+    _say(training.registration.render())
+    if outcome.promotion is not None and outcome.promotion.decision is not None:
+        _say(outcome.promotion.decision.render())
     console.print(f"Split: {training.result.split.describe()}", highlight=False, markup=False)
     champion = training.champion_version
     console.print(
@@ -356,8 +383,8 @@ def retrain(
         markup=False,
     )
     if training.version is None:
-        console.print("Not registered: " + "; ".join(training.gate_failures), highlight=False, markup=False)
-        raise typer.Exit(3)
+        console.print("Not registered: " + training.registration.sentence, highlight=False, markup=False)
+        raise typer.Exit(EXIT_NOT_REGISTERED)
     promotion = outcome.promotion
     if promotion is None or not promotion.promoted:
         why = "; ".join(promotion.reasons) if promotion else "no promotion attempted"
@@ -366,7 +393,7 @@ def retrain(
             highlight=False,
             markup=False,
         )
-        raise typer.Exit(4)
+        raise typer.Exit(EXIT_NOT_PROMOTED)
     console.print(
         f"Champion is now version {promotion.version} (was {promotion.previous or 'none'}). "
         "`timpora rollback` restores the previous one.",

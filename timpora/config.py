@@ -26,11 +26,20 @@ class TrainingDefaults:
     stride_days: int = 30  # spacing of training as-of dates
     max_train_dates: int = 12
     capacities: tuple[int | str, ...] = (50, 100, 500, "1%", "5%", "10%")
-    main_capacity: str = "10%"  # the list size gates and the bias audit use
+    main_capacity: str = "10%"  # the % list size reports and the labelled-view audit use
+    # The office's inspections per horizon: decisions are taken at this list size. None: estimated
+    # from the data as the mean number of inspections per horizon over the last year.
+    capacity: int | None = None
     seed: int = 7
-    promotion_tolerance: float = 0.02  # a challenger may be this much worse (absolute) and still promote
+    # Decisions (register, promote): go ahead unless the evidence shows harm of more than `delta`
+    # (precision at the operational capacity). Evidence is insufficient below `min_ess` effective
+    # cases in a compared top k, or with an interval wider than `max_interval_width`.
+    delta: float = 0.02
+    min_ess: float = 30.0
+    max_interval_width: float = 0.2
+    bootstrap_draws: int = 1_000
+    fairness_tolerance: float = 0.1  # a challenger's error-rate disparity may grow by this factor
     bias_bounds: tuple[float, float] = (0.8, 1.25)  # four-fifths convention
-    min_gate_support: int = 30  # labelled RANDOM cases in the top k needed to gate on that sample
     shap_sample: int = 2_000  # test cases explained for global importance (about 2 ms each)
 
 

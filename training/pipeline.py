@@ -7,16 +7,41 @@ the same run, so promotion compares the two on the same hold-out.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.contract import CONTRACT_VERSION
 from features.loading import load_valid_tables
+from features.tables import Tables
+from features.timeline import build_timeline
 from models.card import model_card
+from timpora.config import TrainingDefaults
 from training.audit import nationality_proxy_auc, run_bias_audit
-from training.registry import Gates, NoModelError, check_gates, load_risk_model, register_run
+from training.baselines import logistic_scores, office_rule_scores, random_scores
+from training.decisions import (
+    CHALLENGER_VS_CHAMPION,
+    MODEL_VS_RANDOM,
+    MODEL_VS_RULE,
+    Decision,
+    DecisionSettings,
+    registration_decision,
+)
+from training.evidence import (
+    EvidenceSample,
+    LabelledDate,
+    Scorer,
+    compare,
+    deciding,
+    list_samples,
+    random_samples,
+    with_outcome_model,
+)
+from training.metrics import rank_order
+from training.offpolicy import Evidence, EvidenceSettings
+from training.registry import NoModelError, load_risk_model, register_run
 from training.report import headline_table, write_run_files
 from training.tracking import TrackingConfig, log_training_run, start_experiment
 from training.train import (
@@ -34,12 +59,19 @@ from training.truth import load_truth, truth_labels
 class TrainingOutcome:
     result: TrainingResult
     run_id: str
-    version: str | None  # registered version, None when the gates refused it
-    gate_failures: list[str]
+    version: str | None  # registered version, None when the registration decision refused it
+    registration: Decision
     bias_flags: list[str]
     champion_version: str | None
     proxy_auc: float
     champion_bias_flags: list[str] = field(default_factory=list)  # the champion's, on this run's hold-out
+    versus_champion: Evidence | None = None  # challenger - champion: what promotion decides on
+    fairness_blocks: list[str] = field(default_factory=list)
+    evidence: pd.DataFrame = field(default_factory=pd.DataFrame)  # every comparison, every view
+
+    @property
+    def gate_failures(self) -> list[str]:
+        return [] if self.registration.go else self.registration.objections
 
 
 def fingerprint(data_dir: Path) -> str:
@@ -53,13 +85,112 @@ def fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_training(
-    data_dir: Path, options: TrainOptions, tracking: TrackingConfig, gates: Gates | None = None
-) -> TrainingOutcome:
+def evidence_settings(d: TrainingDefaults) -> EvidenceSettings:
+    return EvidenceSettings(
+        min_ess=d.min_ess, max_width=d.max_interval_width, bootstrap=d.bootstrap_draws, seed=d.seed
+    )
+
+
+def decision_settings(d: TrainingDefaults) -> DecisionSettings:
+    return DecisionSettings(delta=d.delta, fairness_tolerance=d.fairness_tolerance)
+
+
+@dataclass
+class Comparisons:
+    """Off-policy and labelled-view evidence for each comparison, and the truth beside it."""
+
+    deciding: dict[str, Evidence]
+    table: pd.DataFrame
+
+
+def gather_samples(
+    data_dir: Path, tables: Tables, result: TrainingResult, horizon_days: int
+) -> tuple[list[EvidenceSample], list[LabelledDate]]:
+    """The known-propensity samples (committed lists, RANDOM horizons) and the labelled dates."""
+    split = result.split
+    validation = result.validation
+    assert validation is not None
+    dates = (*split.validation_dates, split.test_date)
+    features = pd.concat([validation.features, result.test.features])
+    labels = pd.concat([validation.labels, result.test.labels])
+    samples = random_samples(tables, features, labels, dates, horizon_days, result.capacity)
+    last = tables.last_date()
+    if last is not None:
+        samples += list_samples(
+            data_dir, tables, build_timeline(tables), split.validation_dates[0], last.date()
+        )
+    outcome = result.outcome_model
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        assert outcome is not None
+        return logistic_scores(outcome, frame)
+
+    samples = with_outcome_model(samples, predict if outcome is not None else None)
+    as_of = features.index.get_level_values("as_of")
+    labelled = []
+    for date in dates:
+        rows = np.asarray(as_of == pd.Timestamp(date))
+        labelled.append(LabelledDate(features[rows], labels.loc[rows, "label"], date))
+    return samples, labelled
+
+
+def truth_difference(
+    labelled: list[LabelledDate], truth: pd.DataFrame, horizon_days: int, a: Scorer, b: Scorer, k: int
+) -> float:
+    """What the simulated truth says of a's top k minus b's, mean over the dates (a check only)."""
+    values = []
+    for date in labelled:
+        truly = truth_labels(truth, date.features.index, horizon_days).to_numpy(dtype=bool)
+        ids = date.features.index.get_level_values("person_id").to_numpy(dtype=str)
+        n = min(k, len(ids))
+        top_a = rank_order(a(date.features), ids)[:n]
+        top_b = rank_order(b(date.features), ids)[:n]
+        values.append(truly[top_a].mean() - truly[top_b].mean())
+    return float(np.mean(values)) if values else float("nan")
+
+
+def compare_scorers(
+    samples: list[EvidenceSample],
+    labelled: list[LabelledDate],
+    scorers: dict[str, tuple[Scorer, Scorer]],
+    k: int,
+    settings: EvidenceSettings,
+    truth: pd.DataFrame | None,
+    horizon_days: int,
+) -> Comparisons:
+    deciding_evidence: dict[str, Evidence] = {}
+    rows = []
+    for name, (a, b) in scorers.items():
+        offpolicy, labelled_view = compare(samples, labelled, a, b, name, k, settings)
+        check = truth_difference(labelled, truth, horizon_days, a, b, k) if truth is not None else None
+        chosen = replace(deciding(offpolicy, labelled_view), truth=check)
+        deciding_evidence[name] = chosen
+        for evidence in (offpolicy, labelled_view):
+            rows.append(
+                {
+                    "comparison": name,
+                    "source": evidence.source,
+                    "estimator": evidence.estimator,
+                    "estimate": evidence.estimate,
+                    "low": evidence.low,
+                    "high": evidence.high,
+                    "n_effective": evidence.n_effective,
+                    "n_clusters": evidence.n_clusters,
+                    "k": evidence.k,
+                    "sufficient": evidence.sufficient,
+                    "deciding": evidence.source == chosen.source,
+                    "note": evidence.note,
+                    "truth_check": check,
+                    **{f"value/{key}": value for key, value in evidence.values.items()},
+                }
+            )
+    return Comparisons(deciding_evidence, pd.DataFrame(rows))
+
+
+def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig) -> TrainingOutcome:
     d = options.defaults
-    gates = gates or Gates(metric=f"precision@{d.main_capacity}")
     tables = load_valid_tables(data_dir)
-    truth_frame = load_truth(data_dir)  # evaluation only: never reaches features or training
+    truth_frame = load_truth(data_dir)  # evaluation only: printed beside decisions, never deciding
     split = split_for(tables, options)
     result = train_model(tables, options, build_case_sets(tables, split))
     test = result.test
@@ -85,13 +216,33 @@ def run_training(
         )
     proxy = nationality_proxy_auc(tables, test.features, d.seed)
 
-    view = gate_view(result.summary, d.main_capacity, d.min_gate_support)
-    failures = [
-        f"{failure} ({view} view)" for failure in check_gates(metrics_of_view(result.summary, view), gates)
-    ]
+    samples, labelled = gather_samples(data_dir, tables, result, split.horizon_days)
+    model = result.model
+    seed = d.seed
+
+    def random(frame: pd.DataFrame) -> np.ndarray:
+        return random_scores(len(frame), seed)
+
+    scorers: dict[str, tuple[Scorer, Scorer]] = {
+        MODEL_VS_RANDOM: (model.score, random),
+        MODEL_VS_RULE: (model.score, office_rule_scores),
+    }
+    if champion is not None:
+        scorers[CHALLENGER_VS_CHAMPION] = (model.score, champion.score)
+    comparisons = compare_scorers(
+        samples, labelled, scorers, result.capacity, evidence_settings(d), truth_frame, split.horizon_days
+    )
+    decisions = decision_settings(d)
+    registration = registration_decision(
+        comparisons.deciding[MODEL_VS_RANDOM], comparisons.deciding[MODEL_VS_RULE], decisions
+    )
+    versus_champion = comparisons.deciding.get(CHALLENGER_VS_CHAMPION)
+    blocks: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         write_run_files(result, bias, flags, proxy, d.main_capacity, out)
+        comparisons.table.to_csv(out / "evidence.csv", index=False)
+        (out / "decision.json").write_text(registration.to_json())
         headline = headline_table(result.evaluation, d.main_capacity)
         (out / "model_card.md").write_text(
             model_card(
@@ -103,6 +254,7 @@ def run_training(
                 counts=result.counts,
                 main_k=d.main_capacity,
             )
+            + _evidence_section(registration, versus_champion, result.capacity)
         )
         run_id = log_training_run(
             tracking,
@@ -110,7 +262,6 @@ def run_training(
             params={
                 "objective": result.model.objective,
                 "objective_choice": options.objective,
-                "weighted": result.model.info.get("weighted"),
                 "horizon_days": split.horizon_days,
                 "test_date": split.test_date.isoformat(),
                 "validation_dates": ",".join(d.isoformat() for d in split.validation_dates),
@@ -120,70 +271,82 @@ def run_training(
                 "data_fingerprint": fingerprint(data_dir),
                 "data_dir": str(data_dir),
                 "main_capacity": d.main_capacity,
+                "operational_capacity": result.capacity,
                 "best_iteration": result.model.info.get("best_iteration"),
             },
             metrics={
                 **result.summary,
                 **{f"count/{k}": float(v) for k, v in result.counts.items()},
+                **_evidence_metrics(comparisons.deciding),
                 "proxy_auc_nationality": proxy,
             },
             tags={
                 "champion_compared": champion_version or "none",
-                "gate_view": view,
+                "decision": "register" if registration.go else "refuse",
                 "has_truth": str(truth is not None),
             },
             artifacts_dir=out,
             input_example=test.features.head(5),
         )
-    summary = _registry_summary(result.summary, d.main_capacity, view)
+    summary = _registry_summary(result.summary, d.main_capacity)
     registered = register_run(
         tracking,
         run_id,
-        gate_failures=failures,
+        decision=registration,
         summary=summary,
         bias_flags=flags,
         champion_version=champion_version,
         champion_bias_flags=champion_flags,
+        versus_champion=versus_champion,
+        fairness_blocks=blocks,
     )
     return TrainingOutcome(
         result=result,
         run_id=run_id,
         version=registered.version if registered is not None else None,
-        gate_failures=failures,
+        registration=registration,
         bias_flags=flags,
         champion_version=champion_version,
         proxy_auc=proxy,
         champion_bias_flags=champion_flags,
+        versus_champion=versus_champion,
+        fairness_blocks=blocks,
+        evidence=comparisons.table,
     )
 
 
-def gate_view(summary: dict[str, float], main_k: str, min_support: int) -> str:
-    """The least biased view with enough evidence to judge a model on.
-
-    The simulated truth when the data set has it; else the RANDOM-inspection sample
-    when it holds at least `min_support` labelled cases in the model's top k; else
-    all labelled cases. The last favours the office rule (it chose whom to inspect),
-    so gating on it is conservative.
-    """
-    if any(key.startswith("truth/model/") for key in summary):
-        return "truth"
-    if summary.get(f"random_sample/model/labelled@{main_k}", 0.0) >= min_support:
-        return "random_sample"
-    return "labelled"
+def _evidence_metrics(deciding_evidence: dict[str, Evidence]) -> dict[str, float]:
+    out = {}
+    for name, evidence in deciding_evidence.items():
+        key = name.replace(" - ", "_vs_").replace(" ", "_")
+        for field_name in ("estimate", "low", "high", "n_effective"):
+            out[f"evidence/{key}/{field_name}"] = float(getattr(evidence, field_name))
+        out[f"evidence/{key}/sufficient"] = float(evidence.sufficient)
+        if evidence.truth is not None:
+            out[f"evidence/{key}/truth_check"] = float(evidence.truth)
+    return out
 
 
-def metrics_of_view(summary: dict[str, float], view: str) -> dict[str, float]:
-    """The "<scorer>/<metric>" entries of one view."""
-    return {k.removeprefix(f"{view}/"): v for k, v in summary.items() if k.startswith(f"{view}/")}
+def _evidence_section(registration: Decision, versus_champion: Evidence | None, k: int) -> str:
+    lines = [
+        "",
+        f"## Decisions and their evidence (operational capacity k = {k})",
+        "",
+        "```",
+        registration.render(),
+    ]
+    if versus_champion is not None:
+        lines.append(f"promotion evidence: {versus_champion.describe()}")
+    lines += ["```", ""]
+    return "\n".join(lines)
 
 
-def _registry_summary(summary: dict[str, float], main_k: str, view: str) -> dict[str, float]:
-    """Headline metrics a registered version carries: model, champion and baselines on the same
-    hold-out and in the gate's view (promotion compares `model/...` with `champion/...`)."""
+def _registry_summary(summary: dict[str, float], main_k: str) -> dict[str, float]:
+    """Headline metrics a registered version carries, per view, for model, champion and baselines."""
     keep = (f"precision@{main_k}", f"recall@{main_k}", "precision@50", "pr_auc", "roc_auc")
     out = {}
-    for key, value in metrics_of_view(summary, view).items():
-        scorer, metric = key.split("/", 1)
+    for key, value in summary.items():
+        _, scorer, metric = key.split("/", 2)
         if scorer in ("model", "champion", "office_rule", "random", "logistic") and metric in keep:
             out[key] = value
     return out

@@ -1,9 +1,11 @@
 """The model registry: gated registration, promotion by alias, rollback, and loading what serves.
 
-A run's model becomes a registered version only when its evaluation passed the
-gates; the new version gets the alias `challenger`. `promote` moves `champion`
-to the challenger when it is not worse than the current champion on the same
-hold-out and raises no new bias flag; `rollback` moves `champion` back. Aliases
+A run's model becomes a registered version only when the registration decision
+(`training.decisions`) let it; the new version gets the alias `challenger`.
+`promote` moves `champion` to the challenger unless the evidence recorded at
+training time (challenger - champion on the same hold-out, with its interval)
+shows it worse by more than delta, or a fairness check blocks it; `rollback`
+moves `champion` back. Aliases
 only: no stages, never "latest". Every decision is written on the versions as
 tags, so the registry is its own audit trail.
 """
@@ -23,23 +25,27 @@ from mlflow.exceptions import MlflowException
 
 from models.pyfunc import RiskModelPyfunc
 from models.ranker import RiskModel
-from training.metrics import Direction, metric_direction
+from training.decisions import DEFAULT_DECISIONS, Decision, DecisionSettings, promotion_decision
+from training.offpolicy import Evidence
 from training.tracking import MODEL_ID_TAG, TrackingConfig, json_safe_metrics, store_exists, tracking_client
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-DEFAULT_METRIC = "precision@5%"
 
 # Run tags
 REGISTERED_TAG = "registered"
 REGISTERED_VERSION_TAG = "registered_version"
 GATE_FAILURES_TAG = "gate_failures"
+DECISION_TAG = "decision"  # JSON: the registration decision with its evidence
 # Model version tags
 METRICS_TAG = "metrics"  # JSON: the headline summary, `model/<metric>`, `champion/<metric>`, ...
 BIAS_FLAGS_TAG = "bias_flags"  # JSON list: this version's flags on its hold-out
 CHAMPION_BIAS_FLAGS_TAG = "champion_bias_flags"  # JSON list: the champion's flags on the same hold-out
 COMPARED_WITH_TAG = "compared_with"  # the champion version evaluated on this version's hold-out
 GATES_TAG = "gates"
+VERSUS_CHAMPION_TAG = "versus_champion"  # JSON: challenger - champion evidence on the same hold-out
+FAIRNESS_BLOCKS_TAG = "fairness_blocks"  # JSON list: fairness checks that block promotion
+PROMOTION_DECISION_TAG = "promotion_decision"  # JSON: the promotion decision with its evidence
 PREVIOUS_CHAMPION_TAG = "previous_champion"
 PROMOTED_AT_TAG = "promoted_at"
 PROMOTED_BY_TAG = "promoted_by"
@@ -65,19 +71,6 @@ class NoModelError(RegistryError):
 
 
 @dataclass(frozen=True)
-class Gates:
-    """What a run must show before it is registered: the model beats each baseline on `metric`.
-
-    `tolerance` is how far behind a baseline the model may be and still pass;
-    0 means it must strictly beat it.
-    """
-
-    metric: str = DEFAULT_METRIC
-    must_beat: tuple[str, ...] = ("office_rule", "random")
-    tolerance: float = 0.0
-
-
-@dataclass(frozen=True)
 class ModelVersionInfo:
     """A registered version of the model."""
 
@@ -96,39 +89,7 @@ class PromotionResult:
     version: str | None
     previous: str | None
     reasons: list[str] = field(default_factory=list)
-
-
-def _is_nan(value: float | None) -> bool:
-    return value is None or math.isnan(value)
-
-
-def _improvement(new: float, old: float, metric: str) -> float:
-    """How much better `new` is than `old`, in the metric's own direction."""
-    return new - old if metric_direction(metric) == Direction.HIGHER_IS_BETTER else old - new
-
-
-def check_gates(metrics: Mapping[str, float], gates: Gates) -> list[str]:
-    """The gates a run fails, described; empty when it may be registered.
-
-    `metrics` holds `model/<metric>` and `<baseline>/<metric>` for each baseline.
-    A missing or NaN value fails: a gate that cannot be checked is not passed.
-    """
-    model_key = f"model/{gates.metric}"
-    value = metrics.get(model_key)
-    if value is None or math.isnan(value):
-        return [f"{model_key} is {'missing' if value is None else 'NaN'}: nothing shows the model works"]
-    failures = []
-    for baseline in gates.must_beat:
-        key = f"{baseline}/{gates.metric}"
-        reference = metrics.get(key)
-        if reference is None or math.isnan(reference):
-            failures.append(f"{key} is {'missing' if reference is None else 'NaN'}: cannot compare")
-        elif not _improvement(value, reference, gates.metric) > -gates.tolerance:
-            failures.append(
-                f"{model_key} = {value:.4f} does not beat {key} = {reference:.4f}"
-                + (f" (tolerance {gates.tolerance:g})" if gates.tolerance else "")
-            )
-    return failures
+    decision: Decision | None = None  # the promotion decision with its evidence (None for rollback)
 
 
 def _flags(text: str | None) -> list[str]:
@@ -142,42 +103,29 @@ def _summary(text: str | None) -> dict[str, float]:
 
 
 def promotion_objections(
-    challenger_tags: Mapping[str, str], champion_version: str, *, metric: str, tolerance: float
-) -> list[str]:
-    """Why a challenger (given its version tags) should not replace the champion; empty if it may.
+    challenger_tags: Mapping[str, str], champion_version: str, settings: DecisionSettings = DEFAULT_DECISIONS
+) -> Decision:
+    """The promotion decision for a challenger (given its version tags) against the current champion.
 
-    The comparison is valid only on the same hold-out: the challenger's summary
-    must hold `champion/<metric>` from evaluating this very champion version.
+    Valid only on the same hold-out: the challenger must have been evaluated
+    against this very champion version at training time. Then it is promoted
+    unless the recorded challenger - champion interval lies wholly below -delta
+    or a fairness check blocks it (go ahead unless the evidence shows harm).
     """
-    objections = []
-    summary = _summary(challenger_tags.get(METRICS_TAG))
-    new = summary.get(f"model/{metric}")
-    old = summary.get(f"champion/{metric}")
     compared_with = challenger_tags.get(COMPARED_WITH_TAG)
-    if compared_with is None or old is None:
-        objections.append(
-            f"not evaluated against champion v{champion_version} on its hold-out "
-            f"(needs champion/{metric} and the compared_with tag): retrain with the champion in place"
+    if compared_with is None:
+        sentence = (
+            f"not evaluated against champion v{champion_version} on its hold-out: "
+            "retrain with the champion in place"
         )
-    elif compared_with != champion_version:
-        objections.append(
-            f"evaluated against v{compared_with}, but the champion is now v{champion_version}: retrain"
-        )
-    elif _is_nan(new) or _is_nan(old):
-        objections.append(f"model/{metric} = {new} and champion/{metric} = {old}: cannot compare")
-    else:
-        assert new is not None  # for the type checker; _is_nan covers None
-        shortfall = -_improvement(new, old, metric)
-        if shortfall > tolerance + _EPSILON:
-            objections.append(
-                f"{metric} {new:.4f} against champion v{champion_version} {old:.4f} on the same hold-out: "
-                f"worse by {shortfall:.4f}, beyond the tolerance {tolerance:g}"
-            )
-    champion_flags = set(_flags(challenger_tags.get(CHAMPION_BIAS_FLAGS_TAG)))
-    new_flags = [flag for flag in _flags(challenger_tags.get(BIAS_FLAGS_TAG)) if flag not in champion_flags]
-    if new_flags:
-        objections.append(f"new bias flag(s), not raised for the champion: {', '.join(new_flags)}")
-    return objections
+        return Decision("promote", False, sentence, [], [sentence])
+    if compared_with != champion_version:
+        sentence = f"evaluated against v{compared_with}, but the champion is now v{champion_version}: retrain"
+        return Decision("promote", False, sentence, [], [sentence])
+    text = challenger_tags.get(VERSUS_CHAMPION_TAG)
+    evidence = Evidence.from_dict(json.loads(text)) if text else None
+    blocks = [str(b) for b in json.loads(challenger_tags.get(FAIRNESS_BLOCKS_TAG) or "[]")]
+    return promotion_decision(evidence, champion_version, blocks, settings)
 
 
 @dataclass(frozen=True)
@@ -233,25 +181,28 @@ def register_run(
     config: TrackingConfig,
     run_id: str,
     *,
-    gate_failures: list[str],
+    decision: Decision,
     summary: dict[str, float],
     bias_flags: list[str],
     champion_version: str | None = None,
     champion_bias_flags: list[str] | None = None,
+    versus_champion: Evidence | None = None,
+    fairness_blocks: list[str] | None = None,
 ) -> ModelVersionInfo | None:
-    """Register the run's model as the new `challenger`, only if it passed every gate.
+    """Register the run's model as the new `challenger` when the registration decision says go.
 
-    `summary` holds the headline metrics; when a champion existed at training
-    time, pass the version evaluated on this run's hold-out (`champion_version`),
-    its metrics as `champion/<metric>` in `summary` and its bias flags there
-    (`champion_bias_flags`): `promote` compares on those. A run that failed a
-    gate is tagged `registered=false` with the failures and None is returned.
+    `summary` holds the headline metrics. When a champion existed at training time,
+    pass its version (`champion_version`), the challenger - champion evidence on
+    this run's hold-out (`versus_champion`) and the fairness blocks: `promote`
+    decides on those. A refused run is tagged `registered=false` with the decision
+    and None is returned.
     """
     client = tracking_client(config)
     run = client.get_run(run_id)
-    if gate_failures:
+    client.set_tag(run_id, DECISION_TAG, decision.to_json()[:7_900])
+    if not decision.go:
         client.set_tag(run_id, REGISTERED_TAG, "false")
-        client.set_tag(run_id, GATE_FAILURES_TAG, json.dumps(gate_failures))
+        client.set_tag(run_id, GATE_FAILURES_TAG, json.dumps(decision.objections)[:7_900])
         return None
     model_id = run.data.tags.get(MODEL_ID_TAG)
     if not model_id:
@@ -267,10 +218,14 @@ def register_run(
         METRICS_TAG: json.dumps(json_safe_metrics(summary), sort_keys=True),
         BIAS_FLAGS_TAG: json.dumps(list(dict.fromkeys(bias_flags))),
         GATES_TAG: "passed",
+        DECISION_TAG: decision.to_json(),
+        FAIRNESS_BLOCKS_TAG: json.dumps(list(fairness_blocks or [])),
     }
     if champion_version is not None:
         tags[COMPARED_WITH_TAG] = str(champion_version)
         tags[CHAMPION_BIAS_FLAGS_TAG] = json.dumps(list(dict.fromkeys(champion_bias_flags or [])))
+        if versus_champion is not None:
+            tags[VERSUS_CHAMPION_TAG] = json.dumps(versus_champion.to_dict(), sort_keys=True)
     created = client.create_model_version(
         config.model_name, source=f"models:/{model_id}", run_id=run_id, tags=tags, model_id=model_id
     )
@@ -290,18 +245,17 @@ def register_run(
 def promote(
     config: TrackingConfig,
     *,
-    tolerance: float = 0.02,
+    settings: DecisionSettings = DEFAULT_DECISIONS,
     force: bool = False,
     reason: str | None = None,
-    metric: str = DEFAULT_METRIC,
 ) -> PromotionResult:
-    """Make the challenger the champion, unless it is worse than the champion or raises a new bias flag.
+    """Make the challenger the champion unless the evidence shows it worse, or a fairness check blocks it.
 
-    Worse means behind the champion on `metric` by more than `tolerance`, on the
-    challenger's hold-out. A refusal is returned, not raised, and written on the
-    challenger. `force=True` overrides objections; it needs a reason, recorded
-    with who and when. The champion replaced is kept in `previous_champion` for
-    `rollback`.
+    Worse means the whole interval of challenger - champion (recorded at training
+    time on the same hold-out) lies below -delta. A refusal is returned, not
+    raised, and written on the challenger with its evidence. `force=True`
+    overrides objections; it needs a reason, recorded with who and when. The
+    champion replaced is kept in `previous_champion` for `rollback`.
     """
     if force and not (reason and reason.strip()):
         raise ValueError("a forced promotion needs a reason (it is recorded on the model version)")
@@ -318,16 +272,18 @@ def promote(
         # An interrupted promotion: finish it.
         client.delete_registered_model_alias(name, CHALLENGER)
         return PromotionResult(False, challenger.number, previous, [f"v{previous} is already the champion"])
-    objections = (
-        []
+    decision = (
+        promotion_decision(None, None, (), settings)
         if champion is None
-        else promotion_objections(challenger.tags, champion.number, metric=metric, tolerance=tolerance)
+        else promotion_objections(challenger.tags, champion.number, settings)
     )
-    if objections and not force:
+    objections = decision.objections
+    if not decision.go and not force:
         client.set_model_version_tag(name, challenger.number, PROMOTION_REFUSED_TAG, json.dumps(objections))
-        return PromotionResult(False, challenger.number, previous, objections)
+        client.set_model_version_tag(name, challenger.number, PROMOTION_DECISION_TAG, decision.to_json())
+        return PromotionResult(False, challenger.number, previous, objections, decision)
     now, who = _now(), _who()
-    tags = {PROMOTED_AT_TAG: now, PROMOTED_BY_TAG: who}
+    tags = {PROMOTED_AT_TAG: now, PROMOTED_BY_TAG: who, PROMOTION_DECISION_TAG: decision.to_json()}
     if previous is not None:
         tags[PREVIOUS_CHAMPION_TAG] = previous
     if force:
@@ -342,7 +298,7 @@ def promote(
     # Tags first, then the alias: an interruption leaves the old champion serving.
     client.set_registered_model_alias(name, CHAMPION, challenger.number)
     client.delete_registered_model_alias(name, CHALLENGER)
-    return PromotionResult(True, challenger.number, previous, objections)
+    return PromotionResult(True, challenger.number, previous, objections, decision)
 
 
 def rollback(config: TrackingConfig) -> PromotionResult:

@@ -72,19 +72,18 @@ def write_run_files(
         "# Timpora evaluation report",
         "",
         f"Split: {result.split.describe()}.",
-        f"Chosen model: objective `{model.objective}`, "
-        f"{'weighted' if model.info.get('weighted') else 'unweighted'} by inverse inspection propensity, "
-        f"{model.info.get('best_iteration')} trees.",
+        f"Chosen model: objective `{model.objective}`, unweighted (logged propensities serve evaluation "
+        f"only), {model.info.get('best_iteration')} trees.",
         "",
-        "## Candidates (precision at the main capacity on labelled validation cases)",
+        f"## Candidates (labelled precision at the operational capacity k = {result.capacity}, "
+        "mean over the validation dates)",
         "",
         _markdown_table(
             pd.DataFrame(
                 [
                     {
                         "objective": c.objective,
-                        "weighted": c.weighted,
-                        f"precision@{main_k}": c.validation_score,
+                        f"precision@{result.capacity}": c.validation_score,
                     }
                     for c in result.candidates
                 ]

@@ -1,10 +1,13 @@
 """Retrain: a challenger on all data now available, compared with the champion on the same hold-out.
 
-`run_training` already scores the champion on the challenger's latest hold-out
-(every view: truth where simulated, the unbiased RANDOM sample, the labelled
-cases) and audits both for bias. Retraining adds the side-by-side comparison,
-links the two runs in MLflow, and goes through the same promotion rules as
-`timpora promote` (gates, tolerance, no new bias flag, or `--force --reason`).
+`run_training` already scores the champion on the challenger's hold-out,
+estimates challenger - champion from the inspections with known selection
+probabilities (committed lists, RANDOM draws; the labelled view, marked
+biased, when they are not enough) and audits both for bias. Retraining adds the
+side-by-side comparison, links the two runs in MLflow, and goes through the
+same promotion decision as `timpora promote` (go ahead unless the evidence
+shows harm, or `--force --reason`). The simulated truth is printed beside the
+decision, never used for it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,9 @@ import pandas as pd
 
 from features.loading import load_valid_tables
 from features.timeline import build_timeline
-from timpora.config import SETTINGS
 from training.drift import drift_report, log_drift
-from training.pipeline import TrainingOutcome, run_training
-from training.registry import Gates, PromotionResult, promote
+from training.pipeline import TrainingOutcome, decision_settings, run_training
+from training.registry import PromotionResult, promote
 from training.tracking import TrackingConfig, tracking_client
 from training.train import TrainOptions
 
@@ -41,7 +43,7 @@ class RetrainOutcome:
 def comparison_table(summary: dict[str, float], main_k: str) -> pd.DataFrame:
     """Challenger and champion (and the office rule) per view and metric, from a run's summary."""
     rows = []
-    for view in ("truth", "random", "labelled"):
+    for view in ("truth", "random_sample", "labelled"):
         for template in COMPARED_METRICS:
             metric = template.format(main=main_k)
             challenger = summary.get(f"{view}/model/{metric}")
@@ -88,24 +90,18 @@ def retrain(
     *,
     force: bool = False,
     reason: str | None = None,
-    gates: Gates | None = None,
 ) -> RetrainOutcome:
     """Train a challenger, compare it with the champion on the same hold-out, and promote if it may."""
-    d = SETTINGS.training
-    outcome = run_training(data_dir, options or TrainOptions(), tracking, gates)
+    options = options or TrainOptions()
+    d = options.defaults
+    outcome = run_training(data_dir, options, tracking)
     if outcome.champion_version is not None:
         _link_runs(tracking, outcome.run_id, outcome.champion_version)
     _log_drift(data_dir, tracking, outcome)
     new_flags = sorted(set(outcome.bias_flags) - set(outcome.champion_bias_flags))
     promotion = None
     if outcome.version is not None:
-        promotion = promote(
-            tracking,
-            metric=f"precision@{d.main_capacity}",
-            tolerance=d.promotion_tolerance,
-            force=force,
-            reason=reason,
-        )
+        promotion = promote(tracking, settings=decision_settings(d), force=force, reason=reason)
     return RetrainOutcome(
         training=outcome,
         comparison=comparison_table(outcome.result.summary, d.main_capacity),

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from features.labels import build_labels
 from features.pipeline import features_from_timeline
@@ -21,10 +22,10 @@ from models.ranker import RiskModel
 from timpora.config import TrainingDefaults
 from training.baselines import fit_logistic, logistic_scores, office_rule_scores, random_scores
 from training.evaluate import evaluate_views, flatten, shap_importance
+from training.evidence import operational_capacity
 from training.fit import FitConfig, LabelledCases, Objective, fit_ranker
 from training.metrics import evaluate_ranking
 from training.splits import TemporalSplit, default_cutoff, temporal_split
-from training.weights import estimate_propensity, inverse_propensity_weights
 
 ObjectiveChoice = Literal["binary", "lambdarank", "both"]
 
@@ -35,6 +36,7 @@ class TrainOptions:
     objective: ObjectiveChoice = "binary"
     cutoff: dt.date | None = None
     horizon_days: int | None = None
+    capacity: int | None = None  # the office's inspections per horizon (operational k); None: from the data
 
     @property
     def horizon(self) -> int:
@@ -61,9 +63,8 @@ class CaseSet:
 @dataclass
 class Candidate:
     objective: Objective
-    weighted: bool
     model: RiskModel
-    validation_score: float  # precision at the main capacity on labelled validation cases
+    validation_score: float  # labelled precision at the operational capacity, mean over validation dates
 
 
 @dataclass
@@ -78,6 +79,9 @@ class TrainingResult:
     importance: pd.DataFrame
     contributions: pd.DataFrame  # SHAP on a sample of test cases
     counts: dict[str, int]
+    capacity: int = 0  # operational capacity: the office's inspections per horizon
+    outcome_model: Pipeline | None = None  # logistic on the training cases: the DR estimator's outcome model
+    validation: CaseSet | None = None
 
 
 def build_case_sets(tables: Tables, split: TemporalSplit) -> CaseSet:
@@ -89,24 +93,25 @@ def build_case_sets(tables: Tables, split: TemporalSplit) -> CaseSet:
     return CaseSet(features, labels)
 
 
-def _labelled_cases(cases: CaseSet, weights: np.ndarray | None = None) -> LabelledCases:
+def _labelled_cases(cases: CaseSet) -> LabelledCases:
+    """Labelled cases, unweighted: logged propensities serve evaluation only, never the fit."""
     labelled = cases.labelled()
     label = np.asarray(labelled.labels["label"].astype(bool), dtype=np.int64)
-    weight = np.ones(len(label)) if weights is None else weights
-    return LabelledCases(labelled.features, label, weight)
+    return LabelledCases(labelled.features, label, np.ones(len(label)))
 
 
-def _training_weights(train: CaseSet, model_features: tuple[str, ...]) -> np.ndarray:
-    propensity = estimate_propensity(train.features, train.labels["inspected"], model_features)
-    inspected = train.labels["inspected"].to_numpy(dtype=bool)
-    return inverse_propensity_weights(train.labels["selection_propensity"][inspected], propensity[inspected])
-
-
-def _precision_at(model: RiskModel, cases: LabelledCases, k: str) -> float:
-    scores = model.margin_of(cases.features)
-    label = pd.Series(cases.label.astype(bool), dtype="boolean")
-    tie_key = cases.features.index.get_level_values("person_id").to_numpy(dtype=str)
-    return evaluate_ranking(scores, label, [k], tie_key=tie_key)[f"precision@{k}"]
+def _precision_over_dates(model: RiskModel, cases: CaseSet, k: int) -> float:
+    """Labelled precision of the model's top k on each as-of date, averaged over the dates."""
+    values = []
+    as_of = cases.features.index.get_level_values("as_of")
+    for date in as_of.unique():
+        rows = (as_of == date).to_numpy()
+        features, labels = cases.features[rows], cases.labels[rows]
+        tie_key = features.index.get_level_values("person_id").to_numpy(dtype=str)
+        metrics = evaluate_ranking(model.margin_of(features), labels["label"], [k], tie_key=tie_key)
+        values.append(metrics[f"precision@{k}"])
+    finite = [v for v in values if not np.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def split_for(tables: Tables, options: TrainOptions) -> TemporalSplit:
@@ -142,24 +147,25 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
         cases.on(split.validation_dates),
         cases.on((split.test_date,)),
     )
-    model_features = tuple(cases.features.columns)
-    weights = _training_weights(train, model_features)
     validation_cases = _labelled_cases(validation)
     objectives: tuple[Objective, ...] = (
         ("binary", "lambdarank") if options.objective == "both" else (options.objective,)
     )
+    k = operational_capacity(tables, split.horizon_days, split.test_date, options.capacity or d.capacity)
+    train_cases = _labelled_cases(train)
     candidates = []
     for objective in objectives:
-        for weighted in (True, False):
-            config = FitConfig(objective=objective, seed=d.seed)
-            train_cases = _labelled_cases(train, weights if weighted else None)
-            model = fit_ranker(train_cases, validation_cases, config, split.horizon_days)
-            model.info.update({"weighted": weighted, "split": split.describe(), "window": split.window()})
-            score = _precision_at(model, validation_cases, d.main_capacity)
-            candidates.append(Candidate(objective, weighted, model, score))
-    best = max(candidates, key=lambda c: (np.nan_to_num(c.validation_score, nan=-1.0), c.weighted))
+        config = FitConfig(objective=objective, seed=d.seed)
+        model = fit_ranker(train_cases, validation_cases, config, split.horizon_days)
+        model.info.update({"split": split.describe(), "window": split.window()})
+        candidates.append(Candidate(objective, model, _precision_over_dates(model, validation, k)))
+    # Binary against lambdarank (whose scores are not probabilities): labelled precision at the
+    # operational capacity, averaged over the validation dates; binary wins ties.
+    best = max(
+        candidates, key=lambda c: (np.nan_to_num(c.validation_score, nan=-1.0), c.objective == "binary")
+    )
 
-    labelled_train = _labelled_cases(train, weights)
+    labelled_train = train_cases
     logistic = fit_logistic(labelled_train.features, labelled_train.label, labelled_train.weight)
     test_scores = {
         "model": best.model.score(test.features),
@@ -169,7 +175,7 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
     }
     for candidate in candidates:
         if candidate is not best:
-            name = f"model_{candidate.objective}_{'weighted' if candidate.weighted else 'unweighted'}"
+            name = f"model_{candidate.objective}"
             test_scores[name] = candidate.model.score(test.features)
     return TrainingResult(
         split=split,
@@ -181,6 +187,9 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
         summary={},
         importance=pd.DataFrame(),
         contributions=pd.DataFrame(),
+        capacity=k,
+        outcome_model=logistic,
+        validation=validation,
         counts={
             "train_cases": len(train.features),
             "train_labelled": int(train.labels["inspected"].sum()),

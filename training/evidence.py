@@ -1,0 +1,218 @@
+"""The evidence a real office holds, gathered for the decisions: samples with known selection probabilities.
+
+From the contract tables and the data set's committed lists (`features/lists.py`),
+never from the simulator's truth:
+- one `Sample` per committed, not superseded list whose as-of date lies in the
+  evaluation window: its eligible cases, their inclusion probabilities times the
+  stratum's visit rate, and the outcomes of its `LIST` inspections;
+- one `Sample` per evaluation date with RANDOM inspections in its horizon: the
+  cases of that date, each included with 1 - prod(1 - p_day) over the horizon's
+  RANDOM days (p_day the logged `selection_propensity`, else RANDOM inspections
+  that day / cases on the as-of date).
+Each sample carries the features of its cases (the same feature code as
+training and serving), so any scorer can be judged on it, and the outcome
+model's predictions for the doubly robust estimator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.pipeline import features_from_timeline
+from features.tables import Tables
+from features.timeline import Timeline
+from training.offpolicy import (
+    Evidence,
+    EvidenceSettings,
+    Sample,
+    horizon_inclusion,
+    labelled_difference,
+    paired_difference,
+)
+
+Scorer = Callable[[pd.DataFrame], npt.NDArray[np.float64]]
+
+
+@dataclass(frozen=True)
+class EvidenceSample:
+    """A sample and the feature matrix of its cases (row i of features is case i of the sample)."""
+
+    sample: Sample
+    features: pd.DataFrame
+    kind: str  # "list" or "random"
+    as_of: dt.date
+
+
+@dataclass(frozen=True)
+class LabelledDate:
+    """The labelled view of one evaluation date: every case's features and its label (NA: not inspected)."""
+
+    features: pd.DataFrame
+    label: pd.Series
+    as_of: dt.date
+
+
+def operational_capacity(tables: Tables, horizon_days: int, until: dt.date, configured: int | None) -> int:
+    """Inspections an office carries out in a horizon: the setting, else the mean over the last year."""
+    if configured:
+        return int(configured)
+    dates = pd.to_datetime(tables.inspections["inspection_date"])
+    end = pd.Timestamp(until)
+    recent = dates[(dates > end - pd.Timedelta(days=365)) & (dates <= end)]
+    if len(recent) == 0:
+        recent = dates[dates <= end]
+        if len(recent) == 0:
+            return 50
+        span = max((recent.max() - recent.min()).days + 1, horizon_days)
+    else:
+        span = 365
+    return max(1, round(len(recent) * horizon_days / span))
+
+
+def random_samples(
+    tables: Tables,
+    features: pd.DataFrame,
+    labels: pd.DataFrame,
+    dates: Sequence[dt.date],
+    horizon_days: int,
+    k: int,
+) -> list[EvidenceSample]:
+    """One sample per as-of date whose horizon holds RANDOM inspections (cases of that date)."""
+    inspections = tables.inspections
+    random = inspections[inspections["trigger"].astype(str) == "RANDOM"]
+    day = pd.to_datetime(random["inspection_date"])
+    propensity = random["selection_propensity"].astype("float64")
+    as_of = features.index.get_level_values("as_of")
+    out = []
+    for date in dates:
+        t = pd.Timestamp(date)
+        rows = np.asarray(as_of == t)
+        n_cases = int(rows.sum())
+        window = ((day > t) & (day <= t + pd.Timedelta(days=horizon_days))).to_numpy()
+        if n_cases == 0 or not window.any():
+            continue
+        per_day = pd.DataFrame({"day": day[window], "p": propensity[window]}).groupby("day")
+        logged = per_day["p"].median()
+        counted = per_day.size() / n_cases
+        p = logged.where(logged.notna(), counted).clip(upper=1.0)
+        inclusion = horizon_inclusion(p.to_numpy(dtype=np.float64).tolist())
+        label = labels.loc[rows]
+        observed = label["random_inspected"].to_numpy(dtype=bool)
+        found = label["random_label"].fillna(False).to_numpy(dtype=bool) & observed
+        ids = label.index.get_level_values("person_id").to_numpy(dtype=str)
+        sample = Sample(
+            name=f"RANDOM {date.isoformat()}",
+            k=k,
+            person_id=ids,
+            inclusion=np.where(observed, max(inclusion, 1e-12), inclusion),
+            observed=observed,
+            found=found,
+        )
+        out.append(EvidenceSample(sample, features.loc[rows], "random", date))
+    return out
+
+
+def list_samples(
+    data_dir: Path, tables: Tables, timeline: Timeline, first: dt.date, last: dt.date
+) -> list[EvidenceSample]:
+    """One sample per committed (not superseded) list with as-of date in [first, last] and an outcome."""
+    from features.lists import read_lists
+
+    lists = [c for c in read_lists(data_dir) if first <= c.as_of <= last]
+    if not lists:
+        return []
+    inspections = tables.inspections
+    if "list_id" not in inspections.columns:
+        return []
+    listed_rows = inspections[inspections["trigger"].astype(str) == "LIST"]
+    features = features_from_timeline(timeline, sorted({c.as_of for c in lists}))
+    out = []
+    for committed in lists:
+        rows = listed_rows[listed_rows["list_id"].astype(str) == committed.list_id]
+        if rows.empty:
+            continue
+        cases = committed.cases
+        ids = cases["person_id"].to_numpy(dtype=str)
+        visited = pd.Index(rows["person_id"].astype(str).unique())
+        found_ids = pd.Index(rows.loc[rows["violation_found"].astype(bool), "person_id"].astype(str).unique())
+        observed = pd.Index(ids).isin(visited)
+        listed = cases["listed"].to_numpy(dtype=bool)
+        stratum = cases["stratum"].astype(str).to_numpy()
+        # A stratum's picks that were not visited lower its inclusion probability by its visit rate.
+        picks = pd.DataFrame({"stratum": stratum[listed], "visited": observed[listed]})
+        rate = picks.groupby("stratum")["visited"].mean()
+        visit_rate = pd.Series(stratum).map(rate).fillna(0.0).to_numpy(dtype=np.float64)
+        inclusion = cases["inclusion_probability"].to_numpy(dtype=np.float64) * visit_rate
+        observed &= inclusion > 0
+        sample = Sample(
+            name=f"list {committed.list_id}",
+            k=int(committed.k),
+            person_id=ids,
+            inclusion=inclusion,
+            observed=observed,
+            found=pd.Index(ids).isin(found_ids) & observed,
+        )
+        stamp = pd.Timestamp(committed.as_of)
+        at = features[np.asarray(features.index.get_level_values("as_of") == stamp)]
+        wanted = pd.MultiIndex.from_arrays([ids, [stamp] * len(ids)], names=at.index.names)
+        matrix = at.reindex(wanted)
+        out.append(EvidenceSample(sample, matrix, "list", committed.as_of))
+    return out
+
+
+def with_outcome_model(samples: Sequence[EvidenceSample], outcome: Scorer | None) -> list[EvidenceSample]:
+    """The samples with the outcome model's predictions for the doubly robust estimator."""
+    if outcome is None:
+        return list(samples)
+    out = []
+    for s in samples:
+        m = np.clip(np.asarray(outcome(s.features), dtype=np.float64), 0.0, 1.0)
+        sample = Sample(
+            s.sample.name,
+            s.sample.k,
+            s.sample.person_id,
+            s.sample.inclusion,
+            s.sample.observed,
+            s.sample.found,
+            m,
+        )
+        out.append(EvidenceSample(sample, s.features, s.kind, s.as_of))
+    return out
+
+
+def compare(
+    samples: Sequence[EvidenceSample],
+    labelled: Sequence[LabelledDate],
+    scorer_a: Scorer,
+    scorer_b: Scorer,
+    comparison: str,
+    k: int,
+    settings: EvidenceSettings,
+) -> tuple[Evidence, Evidence]:
+    """(off-policy evidence, labelled-view evidence) for a - b."""
+    scored_a = [scorer_a(s.features) for s in samples]
+    scored_b = [scorer_b(s.features) for s in samples]
+    offpolicy = paired_difference([s.sample for s in samples], scored_a, scored_b, comparison, settings)
+    ids = [d.label.index.get_level_values("person_id").to_numpy(dtype=str) for d in labelled]
+    labelled_view = labelled_difference(
+        [d.label for d in labelled],
+        ids,
+        [scorer_a(d.features) for d in labelled],
+        [scorer_b(d.features) for d in labelled],
+        k,
+        comparison,
+        settings,
+    )
+    return offpolicy, labelled_view
+
+
+def deciding(offpolicy: Evidence, labelled: Evidence) -> Evidence:
+    """The off-policy estimate when it suffices, else the labelled view (marked biased)."""
+    return offpolicy if offpolicy.sufficient else labelled
