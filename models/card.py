@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import pandas as pd
 
 from features.contract import CONTRACT_VERSION
@@ -9,12 +12,37 @@ from features.registry import FAMILY_LABELS, FEATURES, Family
 from models.ranker import RiskModel
 
 
+class CardFlag(Protocol):
+    """What the card reads of a bias flag (training.bias.Flag): its view, biased or not, its sentence."""
+
+    @property
+    def view(self) -> str: ...
+
+    @property
+    def biased(self) -> bool: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+def _flag_lines(flags: Sequence[CardFlag]) -> str:
+    """Flags from unbiased evidence first, then the selection-biased ones (reported, never blocking)."""
+    unbiased = [flag for flag in flags if not flag.biased]
+    biased = [flag for flag in flags if flag.biased]
+    lines = [f"{len(flags)} flag(s), of which {len(biased)} on the selection-biased labelled view."]
+    lines += [f"- {flag.text}" for flag in unbiased] or ["- none"]
+    if biased:
+        lines += ["", "Labelled view (selection-biased: reported, never blocks):"]
+        lines += [f"- {flag.text}" for flag in biased]
+    return "\n".join(lines)
+
+
 def model_card(
     model: RiskModel,
     *,
     split_description: str,
     headline: pd.DataFrame,
-    bias_flags: list[str],
+    bias_flags: Sequence[CardFlag],
     proxy_auc: float,
     counts: dict[str, int],
     main_k: str,
@@ -26,7 +54,7 @@ def model_card(
         for family in Family
     )
     metrics = headline.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-    flags = "\n".join(f"- {flag}" for flag in bias_flags) or "- none"
+    flags = _flag_lines(bias_flags)
     return f"""# Model card: Timpora inspection-priority model
 
 ## Intended use
@@ -57,8 +85,13 @@ features; they are used only by the bias audit below.
 The *labelled* view is biased toward cases past policy chose to inspect; *random_sample* (RANDOM
 inspections only) is unbiased but small; *truth* exists only for simulated data.
 
-## Bias audit (top {main_k} list; disparity outside [0.8, 1.25] is flagged)
+## Bias audit (top {main_k} list)
+Each group is compared with the rest of the population. A flag is raised only when the ratio is
+significantly outside [0.8, 1.25] (false discovery rate controlled over each view's groups); its
+interval is adjusted for the selection of flags. Error rates on the labelled view are biased by
+whoever chose the inspections: they are shown, marked, and never block a promotion.
 Proxy check: the features predict nationality with macro AUC {proxy_auc:.3f}.
+
 {flags}
 
 ## Limits

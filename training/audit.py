@@ -6,11 +6,13 @@ joined to cases after scoring and never enter the feature matrix.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from features.tables import Tables
-from training.bias import age_band, audit_groups, flags_summary, proxy_auc
+from training.bias import FairnessSettings, Flag, age_band, audit_views, proxy_auc
 from training.evaluate import top_k_mask, view_labels
 
 AUDIT_ATTRIBUTES = ("nationality", "sex", "age_band")
@@ -32,31 +34,45 @@ def protected_groups(tables: Tables, cases: pd.Index) -> pd.DataFrame:
     )
 
 
+def listed_cases(scores: np.ndarray, labels: pd.DataFrame, main_k: str) -> pd.Series:
+    """Which cases the top-k list of these scores holds (ties broken by person_id, as in evaluation)."""
+    tie_key = labels.index.get_level_values("person_id").to_numpy(dtype=str)
+    return pd.Series(top_k_mask(scores, main_k, tie_key), index=labels.index)
+
+
 def run_bias_audit(
     tables: Tables,
     scores: np.ndarray,
     labels: pd.DataFrame,
     truth: pd.Series | None,
     main_k: str,
-    bounds: tuple[float, float],
-) -> tuple[pd.DataFrame, list[str]]:
-    """The audit table for each view (labelled, random_sample, truth) and the flags of all views."""
+    bounds: tuple[float, float] | None = None,
+    *,
+    unbiased: pd.DataFrame | None = None,
+    settings: FairnessSettings | None = None,
+) -> tuple[pd.DataFrame, list[Flag]]:
+    """The audit table of the top-k list in every view, and its flags.
+
+    Views: "list" (selection rates beside each group's estimated violation rate), "labelled"
+    (error rates on every inspected case: selection-biased, so its flags are marked biased and
+    never block), "random_sample" (RANDOM inspections), "unbiased" (when `unbiased` evidence is
+    given: columns `label` and `weight` = 1 / inclusion probability, indexed like `labels`)
+    and "truth" (simulated data only: reported, never a decision). `bounds`, when given,
+    replaces settings.bounds.
+    """
+    settings = settings or FairnessSettings()
+    if bounds is not None:
+        settings = replace(settings, bounds=(bounds[0], bounds[1]))
     groups = protected_groups(tables, labels.index)
-    tie_key = labels.index.get_level_values("person_id").to_numpy(dtype=str)
-    listed = pd.Series(top_k_mask(scores, main_k, tie_key), index=labels.index)
-    frames, flags = [], []
-    for view, label in view_labels(labels, truth).items():
-        audit = audit_groups(listed, label, groups, bounds=bounds)
-        audit.insert(0, "view", view)
-        frames.append(audit)
-        for flag in flags_summary(audit):
-            # Selection rates (pprev) do not depend on labels: report them once, for the list.
-            if ": pprev " in flag:
-                if view == "labelled":
-                    flags.append(f"list: {flag}")
-            else:
-                flags.append(f"{view}: {flag}")
-    return pd.concat(frames, ignore_index=True), flags
+    return audit_views(
+        listed_cases(scores, labels, main_k),
+        groups,
+        view_labels(labels, truth),
+        unbiased=unbiased,
+        biased_views=("labelled",),
+        base_rate_view="random_sample",
+        settings=settings,
+    )
 
 
 def nationality_proxy_auc(tables: Tables, features: pd.DataFrame, seed: int) -> float:
