@@ -24,12 +24,12 @@ from features.contract import CONTRACT_VERSION
 from features.registry import FEATURE_NAMES, FEATURES_BY_NAME
 from models.pyfunc import RiskModelPyfunc, pyfunc_input
 from models.ranker import RiskModel, feature_matrix
+from training.decisions import Decision, DecisionSettings
+from training.offpolicy import Evidence
 from training.registry import (
     CHALLENGER,
     CHAMPION,
-    Gates,
     NoModelError,
-    check_gates,
     list_versions,
     load_risk_model,
     promote,
@@ -92,87 +92,61 @@ def test_metric_keys_refuse_two_names_that_collide() -> None:
         metric_keys({"precision@5": 1.0, "precision_at_5": 2.0})
 
 
-def _gate_metrics(model: float, office: float | None, random: float | None) -> dict[str, float]:
-    values = {f"model/{M}": model}
-    if office is not None:
-        values[f"office_rule/{M}"] = office
-    if random is not None:
-        values[f"random/{M}"] = random
-    return values
-
-
-@pytest.mark.parametrize(
-    ("model", "office", "random", "tolerance", "failed"),
-    [
-        (0.40, 0.30, 0.10, 0.0, []),
-        (0.30, 0.30, 0.10, 0.0, ["office_rule"]),  # a tie does not beat the rule
-        (0.25, 0.30, 0.10, 0.0, ["office_rule"]),
-        (0.05, 0.30, 0.10, 0.0, ["office_rule", "random"]),
-        (0.29, 0.30, 0.10, 0.02, []),  # within the tolerance
-        (0.27, 0.30, 0.10, 0.02, ["office_rule"]),
-        (NAN, 0.30, 0.10, 0.0, ["model"]),
-        (0.40, None, 0.10, 0.0, ["office_rule"]),  # missing baseline: cannot check, so not passed
-        (0.40, 0.30, NAN, 0.0, ["random"]),
-    ],
-)
-def test_check_gates(
-    model: float, office: float | None, random: float | None, tolerance: float, failed: list[str]
-) -> None:
-    failures = check_gates(_gate_metrics(model, office, random), Gates(tolerance=tolerance))
-    blamed = [m.group(1) if (m := re.search(r"(office_rule|random)/", f)) else "model" for f in failures]
-    assert blamed == failed
-
-
-def test_check_gates_describes_the_failure() -> None:
-    (failure,) = check_gates(_gate_metrics(0.25, 0.30, 0.10), Gates())
-    assert failure == "model/precision@5% = 0.2500 does not beat office_rule/precision@5% = 0.3000"
-    (nan_failure,) = check_gates(_gate_metrics(NAN, 0.30, 0.10), Gates())
-    assert "NaN" in nan_failure
-
-
-def test_check_gates_follows_the_metric_direction() -> None:
-    brier = Gates(metric="brier", must_beat=("random",))
-    assert check_gates({"model/brier": 0.10, "random/brier": 0.20}, brier) == []
-    assert len(check_gates({"model/brier": 0.30, "random/brier": 0.20}, brier)) == 1
+def _versus(new: float, old: float, half_width: float = 0.02, sufficient: bool = True) -> Evidence:
+    """Challenger - champion evidence with the given interval half-width."""
+    estimate = new - old
+    return Evidence(
+        comparison="challenger - champion",
+        source="off-policy",
+        estimator="dr",
+        estimate=estimate,
+        low=estimate - half_width,
+        high=estimate + half_width,
+        n_effective=120.0,
+        n_clusters=6,
+        bootstrap_over="persons",
+        k=150,
+        sufficient=sufficient,
+        biased=False,
+    )
 
 
 def _challenger_tags(
-    new: float,
-    old: float | None,
+    versus: Evidence | None,
     *,
     compared_with: str | None = "1",
-    flags: tuple[str, ...] = (),
-    champion_flags: tuple[str, ...] = (),
+    blocks: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    summary = {f"model/{M}": new} | ({} if old is None else {f"champion/{M}": old})
-    tags = {"metrics": json.dumps(summary), "bias_flags": json.dumps(flags)}
+    tags = {"fairness_blocks": json.dumps(blocks)}
+    if versus is not None:
+        tags["versus_champion"] = json.dumps(versus.to_dict())
     if compared_with is not None:
-        tags |= {"compared_with": compared_with, "champion_bias_flags": json.dumps(champion_flags)}
+        tags["compared_with"] = compared_with
     return tags
 
 
 @pytest.mark.parametrize(
     ("tags", "objection"),
     [
-        (_challenger_tags(0.40, 0.35), None),
-        (_challenger_tags(0.34, 0.35), None),  # worse, but within the tolerance
-        (_challenger_tags(0.33, 0.35), None),  # exactly the tolerance is not beyond it
-        (_challenger_tags(0.32, 0.35), "worse by 0.0300"),
-        (_challenger_tags(0.40, 0.35, compared_with="7"), "champion is now v1"),
-        (_challenger_tags(0.40, None), "not evaluated against champion v1"),
-        (_challenger_tags(0.40, 0.35, compared_with=None), "not evaluated against champion v1"),
-        (_challenger_tags(NAN, 0.35), "cannot compare"),
-        (_challenger_tags(0.40, 0.35, flags=("fpr_gap:nationality",)), "new bias flag"),
-        (_challenger_tags(0.40, 0.35, flags=("fpr_gap:age",), champion_flags=("fpr_gap:age",)), None),
+        (_challenger_tags(_versus(0.40, 0.35)), None),
+        (_challenger_tags(_versus(0.34, 0.35)), None),  # worse, but the interval reaches above -delta
+        (_challenger_tags(_versus(0.30, 0.35, 0.03)), None),  # the upper bound -0.02 is not below -delta
+        (_challenger_tags(_versus(0.30, 0.35, 0.02)), "lies below -0.02"),
+        (_challenger_tags(_versus(0.10, 0.35, 0.3, sufficient=False)), None),  # insufficient: go ahead
+        (_challenger_tags(_versus(0.40, 0.35), compared_with="7"), "champion is now v1"),
+        (_challenger_tags(_versus(0.40, 0.35), compared_with=None), "not evaluated against champion v1"),
+        (_challenger_tags(None), None),  # no evidence at all: go ahead and say so
+        (_challenger_tags(_versus(0.40, 0.35), blocks=("fdr of nationality=X grew",)), "fairness: fdr"),
     ],
 )
 def test_promotion_objections(tags: dict[str, str], objection: str | None) -> None:
-    objections = promotion_objections(tags, "1", metric=M, tolerance=0.02)
+    decision = promotion_objections(tags, "1", DecisionSettings(delta=0.02))
     if objection is None:
-        assert objections == []
+        assert decision.go and decision.objections == []
     else:
-        assert len(objections) == 1
-        assert objection in objections[0]
+        assert not decision.go
+        assert len(decision.objections) == 1
+        assert objection in decision.objections[0]
 
 
 def test_tracking_config_defaults_to_absolute_sqlite_under_the_project(
@@ -297,6 +271,9 @@ def _log(config: TrackingConfig, model: RiskModel, matrix: pd.DataFrame, **kwarg
     )
 
 
+GO = Decision("register", True, "the model finds more than a random list")
+
+
 def _summary(new: float, old: float | None = None) -> dict[str, float]:
     return {f"model/{M}": new} | ({} if old is None else {f"champion/{M}": old})
 
@@ -308,17 +285,18 @@ def _register(
     *,
     champion: str | None = None,
     old: float | None = None,
-    flags: list[str] | None = None,
-    champion_flags: list[str] | None = None,
+    half_width: float = 0.02,
+    blocks: list[str] | None = None,
 ) -> str:
     info = register_run(
         config,
         run_id,
-        gate_failures=[],
+        decision=GO,
         summary=_summary(new, old),
-        bias_flags=flags or [],
+        bias_flags=[],
         champion_version=champion,
-        champion_bias_flags=champion_flags,
+        versus_champion=None if old is None else _versus(new, old, half_width),
+        fairness_blocks=blocks,
     )
     assert info is not None
     return info.version
@@ -396,7 +374,7 @@ def test_the_logged_pyfunc_scores_like_the_model(
 
 @pytest.mark.slow  # the shared store costs 5-10 s to create
 def test_register_promote_and_roll_back(config: TrackingConfig, runs: tuple[str, str]) -> None:
-    first = register_run(config, runs[0], gate_failures=[], summary=_summary(0.30), bias_flags=[])
+    first = register_run(config, runs[0], decision=GO, summary=_summary(0.30), bias_flags=[])
     assert first is not None
     assert (first.version, first.aliases, first.run_id) == ("1", (CHALLENGER,), runs[0])
     assert _aliases(config) == {CHALLENGER: "1"}
@@ -412,6 +390,8 @@ def test_register_promote_and_roll_back(config: TrackingConfig, runs: tuple[str,
     assert _aliases(config) == {CHAMPION: "1", CHALLENGER: "2"}
     result = promote(config)
     assert (result.promoted, result.version, result.previous, result.reasons) == (True, "2", "1", [])
+    assert result.decision is not None and "does not show the challenger worse" in result.decision.sentence
+    assert json.loads(_version_tags(config, "2")["promotion_decision"])["go"] is True
     assert _aliases(config) == {CHAMPION: "2"}  # the challenger alias is gone
     assert _version_tags(config, "2")["previous_champion"] == "1"
 
@@ -437,32 +417,28 @@ def test_register_promote_and_roll_back(config: TrackingConfig, runs: tuple[str,
 def test_a_worse_challenger_is_refused(config: TrackingConfig, runs: tuple[str, str]) -> None:
     _register(config, runs[0], 0.35)
     promote(config)
-    _register(config, runs[1], 0.30, champion="1", old=0.35)
-    result = promote(config, tolerance=0.02)
+    _register(config, runs[1], 0.30, champion="1", old=0.35)  # -0.05 [-0.07, -0.03]
+    result = promote(config, settings=DecisionSettings(delta=0.02))
     assert (result.promoted, result.version, result.previous) == (False, "2", "1")
     assert len(result.reasons) == 1
-    assert "worse by 0.0500" in result.reasons[0]
+    assert "[-0.070, -0.030] lies below -0.02" in result.reasons[0]
     assert _aliases(config) == {CHAMPION: "1", CHALLENGER: "2"}
     assert json.loads(_version_tags(config, "2")["promotion_refused"]) == result.reasons
-    assert promote(config, tolerance=0.06).promoted  # a looser tolerance lets it through
+    refused = json.loads(_version_tags(config, "2")["promotion_decision"])
+    assert refused["go"] is False and refused["evidence"][0]["high"] == pytest.approx(-0.03)
+    assert promote(config, settings=DecisionSettings(delta=0.1)).promoted  # a looser delta lets it through
 
 
 @pytest.mark.slow  # the shared store costs 5-10 s to create
-def test_a_challenger_with_a_new_bias_flag_is_refused(config: TrackingConfig, runs: tuple[str, str]) -> None:
+def test_a_blocking_fairness_check_refuses_the_challenger(
+    config: TrackingConfig, runs: tuple[str, str]
+) -> None:
     _register(config, runs[0], 0.35)
     promote(config)
-    _register(
-        config,
-        runs[1],
-        0.45,
-        champion="1",
-        old=0.35,
-        flags=["fpr_gap:age_band", "selection_rate:sponsor_type"],
-        champion_flags=["selection_rate:sponsor_type"],
-    )
+    _register(config, runs[1], 0.45, champion="1", old=0.35, blocks=["fdr of sex=F grew 1.6x"])
     result = promote(config)
     assert not result.promoted
-    assert result.reasons == ["new bias flag(s), not raised for the champion: fpr_gap:age_band"]
+    assert result.reasons == ["fairness: fdr of sex=F grew 1.6x"]
     assert _aliases(config)[CHAMPION] == "1"
 
 
@@ -478,7 +454,7 @@ def test_a_forced_promotion_needs_and_records_a_reason(config: TrackingConfig, r
 
     result = promote(config, force=True, reason="hold-out month had a data outage")
     assert (result.promoted, result.version, result.previous) == (True, "2", "1")
-    assert "worse by" in result.reasons[0]  # what the force overrode
+    assert "lies below" in result.reasons[0]  # what the force overrode
     tags = _version_tags(config, "2")
     assert tags["forced_reason"] == "hold-out month had a data outage"
     assert tags["forced_by"]
@@ -490,12 +466,14 @@ def test_a_forced_promotion_needs_and_records_a_reason(config: TrackingConfig, r
 
 @pytest.mark.slow  # the shared store costs 5-10 s to create
 def test_failing_gates_register_nothing(config: TrackingConfig, runs: tuple[str, str]) -> None:
-    failures = check_gates(_gate_metrics(0.1, 0.3, 0.2), Gates())
-    info = register_run(config, runs[0], gate_failures=failures, summary=_summary(0.1), bias_flags=[])
+    refused = "the evidence does not show that the model finds more than a random list"
+    decision = Decision("register", False, refused, [], [refused])
+    info = register_run(config, runs[0], decision=decision, summary=_summary(0.1), bias_flags=[])
     assert info is None
     tags = mlflow.MlflowClient(config.tracking_uri).get_run(runs[0]).data.tags
     assert tags["registered"] == "false"
-    assert json.loads(tags["gate_failures"]) == failures
+    assert json.loads(tags["gate_failures"]) == [refused]
+    assert Decision.from_json(tags["decision"]).sentence == refused
     assert list_versions(config).empty
     with pytest.raises(NoModelError, match="no model registered"):
         load_risk_model(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from models.scoring import ranked_list
 from training.pipeline import run_training
 from training.registry import load_risk_model, promote, rollback
 from training.tracking import TrackingConfig, quiet_mlflow
-from training.train import TrainOptions, build_case_sets, split_for, train_model
+from training.train import TrainOptions
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
@@ -66,12 +67,12 @@ def test_alias_flow_and_rank_follows_the_champion(
     small_world_dir: Path,
     tracking: TrackingConfig,  # type: ignore[no-untyped-def]
 ) -> None:
-    assert promote(tracking, metric="precision@10%").promoted
+    assert promote(tracking).promoted
     _, champion = load_risk_model(tracking)
     assert champion == first_run.version
     second = run_training(small_world_dir, TrainOptions(objective="both"), tracking)
     assert second.champion_version == first_run.version  # compared on the same hold-out
-    result = promote(tracking, metric="precision@10%", force=True, reason="test: exercise the alias flow")
+    result = promote(tracking, force=True, reason="test: exercise the alias flow")
     assert result.promoted and result.version == second.version
     model, version = load_risk_model(tracking)
     tables = load_valid_tables(small_world_dir)
@@ -129,19 +130,28 @@ def test_gate_refuses_a_model_trained_on_shuffled_labels(
     shuffled = _shuffled_copy(small_world_dir, tmp_path / "shuffled", seed=3)
     outcome = run_training(shuffled, TrainOptions(), tracking)
     assert outcome.version is None
-    assert any("does not beat" in failure for failure in outcome.gate_failures)
+    assert "does not show that the model finds more than a random list" in outcome.registration.sentence
+    assert outcome.gate_failures == [outcome.registration.sentence]
 
 
-def test_training_is_deterministic_and_ignores_the_truth(
+def test_decisions_and_model_are_the_same_without_the_truth(
     first_run, small_world_dir: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """Training again on the same tables without `_truth/` gives the very same model."""
+    """Training again on the same tables without `_truth/` gives the very same model, the same
+    registration decision and the same evidence: the truth is only printed beside it."""
     without_truth = tmp_path / "no_truth"
     shutil.copytree(small_world_dir, without_truth, ignore=shutil.ignore_patterns("_truth"))
-    tables = load_valid_tables(without_truth)
-    options = TrainOptions()
-    again = train_model(tables, options, build_case_sets(tables, split_for(tables, options)))
-    assert again.model.booster.model_to_string() == first_run.result.model.booster.model_to_string()
+    store = tmp_path / "store"
+    fresh = TrackingConfig(tracking_uri=f"sqlite:///{store}/mlflow.db", artifact_root=store / "artifacts")
+    again = run_training(without_truth, TrainOptions(), fresh)
+    assert again.result.model.booster.model_to_string() == first_run.result.model.booster.model_to_string()
+    assert again.version is not None and first_run.version is not None
+    before, after = first_run.registration, again.registration
+    assert (before.go, before.sentence, before.objections) == (after.go, after.sentence, after.objections)
+    for with_truth, without in zip(before.evidence, after.evidence, strict=True):
+        assert with_truth.truth is not None and without.truth is None
+        assert replace(with_truth, truth=None).to_dict() == without.to_dict()
+    assert "the simulated truth says" in before.render() and "simulated truth" not in after.render()
 
 
 def _imports(path: Path) -> set[str]:

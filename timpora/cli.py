@@ -246,6 +246,7 @@ def train(
     from dataclasses import replace
 
     from features.loading import DataContractError
+    from training.bias import count_flags
     from training.pipeline import run_training, training_table
     from training.train import TrainOptions
 
@@ -278,7 +279,7 @@ def train(
     )
     console.print(f"Proxy check: features predict nationality with AUC {outcome.proxy_auc:.3f}")
     flags = outcome.bias_flags
-    console.print(f"Bias flags: {len(flags)}" + ("".join(f"\n  {f}" for f in flags[:5]) if flags else ""))
+    _say(f"Bias flags: {count_flags(flags)}" + "".join(f"\n  {f.text}" for f in flags[:5]))
     if len(flags) > 5:
         console.print(f"  ... and {len(flags) - 5} more in bias_audit.csv")
     import mlflow
@@ -378,7 +379,9 @@ def retrain(
     )
     console.print(
         f"Bias flags: challenger {len(training.bias_flags)}, champion {len(training.champion_bias_flags)}, "
-        f"new {len(outcome.new_bias_flags)}" + "".join(f"\n  new: {f}" for f in outcome.new_bias_flags[:5]),
+        f"new or worse {len(outcome.new_bias_flags)}"
+        + "".join(f"\n  new or worse: {f.text}" for f in outcome.new_bias_flags[:5])
+        + "".join(f"\n  blocks promotion: {b}" for b in training.fairness_blocks),
         highlight=False,
         markup=False,
     )

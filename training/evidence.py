@@ -216,3 +216,51 @@ def compare(
 def deciding(offpolicy: Evidence, labelled: Evidence) -> Evidence:
     """The off-policy estimate when it suffices, else the labelled view (marked biased)."""
     return offpolicy if offpolicy.sufficient else labelled
+
+
+def unbiased_outcomes(
+    data_dir: Path, tables: Tables, labels: pd.DataFrame, as_of: dt.date, horizon_days: int
+) -> pd.DataFrame | None:
+    """Per case of one as-of date: the outcome seen by known-propensity inspections in (T, T+H] and its
+    weight 1 / p, p = 1 - (1 - p_random) * prod over the horizon's lists (1 - p_list). None without any.
+
+    For the bias audit's error rates: RANDOM draws and the picks of lists committed in [T, T+H),
+    each case weighted by the inverse of its probability of being drawn by any of them.
+    """
+    samples = random_samples(tables, labels[["random_inspected"]], labels, [as_of], horizon_days, 1)
+    ids = labels.index.get_level_values("person_id").astype(str)
+    miss = np.ones(len(labels))  # probability that no known-propensity design drew the case
+    observed = np.zeros(len(labels), dtype=bool)
+    found = np.zeros(len(labels), dtype=bool)
+    if samples:
+        (random,) = samples
+        miss *= 1.0 - random.sample.inclusion
+        observed |= random.sample.observed
+        found |= random.sample.found
+    end = as_of + dt.timedelta(days=horizon_days)
+    inspections = tables.inspections
+    if (data_dir / "_lists").exists() and "list_id" in inspections.columns:
+        from features.lists import read_lists
+
+        rows = inspections[inspections["trigger"].astype(str) == "LIST"]
+        for committed in read_lists(data_dir):
+            if not as_of <= committed.as_of < end:
+                continue
+            cases = committed.cases.set_index(committed.cases["person_id"].astype(str))
+            p = cases["inclusion_probability"].reindex(ids).fillna(0.0).to_numpy(dtype=np.float64)
+            miss *= 1.0 - p
+            mine = rows[rows["list_id"].astype(str) == committed.list_id]
+            day = pd.to_datetime(mine["inspection_date"])
+            mine = mine[(day > pd.Timestamp(as_of)) & (day <= pd.Timestamp(end))]
+            seen = ids.isin(mine["person_id"].astype(str))
+            hit = ids.isin(mine.loc[mine["violation_found"].astype(bool), "person_id"].astype(str))
+            observed |= np.asarray(seen) & (p > 0)
+            found |= np.asarray(hit) & (p > 0)
+    if not observed.any():
+        return None
+    inclusion = 1.0 - miss
+    weight = np.zeros(len(labels))
+    np.divide(1.0, inclusion, out=weight, where=observed & (inclusion > 0))
+    label = pd.array(np.where(observed, found, False), dtype="boolean")
+    label[~observed] = pd.NA
+    return pd.DataFrame({"label": label, "weight": weight}, index=labels.index)

@@ -6,6 +6,7 @@ the same run, so promotion compares the two on the same hold-out.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,8 +20,9 @@ from features.tables import Tables
 from features.timeline import build_timeline
 from models.card import model_card
 from timpora.config import TrainingDefaults
-from training.audit import nationality_proxy_auc, run_bias_audit
+from training.audit import nationality_proxy_auc, protected_groups, run_bias_audit
 from training.baselines import logistic_scores, office_rule_scores, random_scores
+from training.bias import Flag, count_flags, fairness_blocks
 from training.decisions import (
     CHALLENGER_VS_CHAMPION,
     MODEL_VS_RANDOM,
@@ -29,6 +31,7 @@ from training.decisions import (
     DecisionSettings,
     registration_decision,
 )
+from training.evaluate import top_k_mask
 from training.evidence import (
     EvidenceSample,
     LabelledDate,
@@ -37,6 +40,7 @@ from training.evidence import (
     deciding,
     list_samples,
     random_samples,
+    unbiased_outcomes,
     with_outcome_model,
 )
 from training.metrics import rank_order
@@ -61,10 +65,10 @@ class TrainingOutcome:
     run_id: str
     version: str | None  # registered version, None when the registration decision refused it
     registration: Decision
-    bias_flags: list[str]
+    bias_flags: list[Flag]
     champion_version: str | None
     proxy_auc: float
-    champion_bias_flags: list[str] = field(default_factory=list)  # the champion's, on this run's hold-out
+    champion_bias_flags: list[Flag] = field(default_factory=list)  # the champion's, on this run's hold-out
     versus_champion: Evidence | None = None  # challenger - champion: what promotion decides on
     fairness_blocks: list[str] = field(default_factory=list)
     evidence: pd.DataFrame = field(default_factory=pd.DataFrame)  # every comparison, every view
@@ -197,7 +201,7 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
 
     start_experiment(tracking)
     champion_version: str | None = None
-    champion_flags: list[str] = []
+    champion_flags: list[Flag] = []
     truth = (
         truth_labels(truth_frame, test.labels.index, split.horizon_days) if truth_frame is not None else None
     )
@@ -207,13 +211,40 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
     except NoModelError:
         champion = None
     result = evaluate_result(result, truth, d)
+    unbiased = unbiased_outcomes(data_dir, tables, test.labels, split.test_date, split.horizon_days)
     bias, flags = run_bias_audit(
-        tables, result.test_scores["model"], test.labels, truth, d.main_capacity, d.bias_bounds
+        tables,
+        result.test_scores["model"],
+        test.labels,
+        truth,
+        d.main_capacity,
+        d.bias_bounds,
+        unbiased=unbiased,
     )
+    blocks: list[str] = []
     if champion is not None:
         _, champion_flags = run_bias_audit(
-            tables, result.test_scores["champion"], test.labels, truth, d.main_capacity, d.bias_bounds
+            tables,
+            result.test_scores["champion"],
+            test.labels,
+            truth,
+            d.main_capacity,
+            d.bias_bounds,
+            unbiased=unbiased,
         )
+        if unbiased is not None:
+            tie_key = test.labels.index.get_level_values("person_id").to_numpy(dtype=str)
+            blocks = [
+                block.text
+                for block in fairness_blocks(
+                    protected_groups(tables, test.labels.index),
+                    top_k_mask(result.test_scores["model"], result.capacity, tie_key),
+                    top_k_mask(result.test_scores["champion"], result.capacity, tie_key),
+                    unbiased,
+                    d.fairness_tolerance,
+                    seed=d.seed,
+                )
+            ]
     proxy = nationality_proxy_auc(tables, test.features, d.seed)
 
     samples, labelled = gather_samples(data_dir, tables, result, split.horizon_days)
@@ -237,10 +268,11 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
         comparisons.deciding[MODEL_VS_RANDOM], comparisons.deciding[MODEL_VS_RULE], decisions
     )
     versus_champion = comparisons.deciding.get(CHALLENGER_VS_CHAMPION)
-    blocks: list[str] = []
+    flag_texts = [flag.text for flag in flags]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        write_run_files(result, bias, flags, proxy, d.main_capacity, out)
+        write_run_files(result, bias, flag_texts, proxy, d.main_capacity, out)
+        pd.DataFrame([flag.to_dict() for flag in flags]).to_csv(out / "bias_flags.csv", index=False)
         comparisons.table.to_csv(out / "evidence.csv", index=False)
         (out / "decision.json").write_text(registration.to_json())
         headline = headline_table(result.evaluation, d.main_capacity)
@@ -279,6 +311,8 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
                 **{f"count/{k}": float(v) for k, v in result.counts.items()},
                 **_evidence_metrics(comparisons.deciding),
                 "proxy_auc_nationality": proxy,
+                "bias_flags": float(count_flags(flags)),
+                "fairness_blocks": float(len(blocks)),
             },
             tags={
                 "champion_compared": champion_version or "none",
@@ -294,9 +328,9 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
         run_id,
         decision=registration,
         summary=summary,
-        bias_flags=flags,
+        bias_flags=[json.dumps(flag.to_dict(), sort_keys=True) for flag in flags],
         champion_version=champion_version,
-        champion_bias_flags=champion_flags,
+        champion_bias_flags=[json.dumps(flag.to_dict(), sort_keys=True) for flag in champion_flags],
         versus_champion=versus_champion,
         fairness_blocks=blocks,
     )

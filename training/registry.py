@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from models.pyfunc import RiskModelPyfunc
 from models.ranker import RiskModel
+from training.bias import Flag
 from training.decisions import DEFAULT_DECISIONS, Decision, DecisionSettings, promotion_decision
 from training.offpolicy import Evidence
 from training.tracking import MODEL_ID_TAG, TrackingConfig, json_safe_metrics, store_exists, tracking_client
@@ -400,8 +401,17 @@ def version_details(config: TrackingConfig, version: str) -> VersionDetails:
         version=found.number,
         aliases=tuple(aliases),
         metrics={k: v for k, v in _summary(found.tags.get(METRICS_TAG)).items() if not math.isnan(v)},
-        bias_flags=_flags(found.tags.get(BIAS_FLAGS_TAG)),
+        bias_flags=[_flag_text(flag) for flag in _flags(found.tags.get(BIAS_FLAGS_TAG))],
     )
+
+
+def _flag_text(stored: str) -> str:
+    """A stored flag as a sentence: flags are JSON records (older versions stored the sentence)."""
+    try:
+        data = json.loads(stored)
+    except json.JSONDecodeError:
+        return stored
+    return Flag.from_dict(data).text if isinstance(data, dict) else stored
 
 
 def load_risk_model(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.loading import load_valid_tables
 from features.timeline import build_timeline
+from training.bias import Flag, new_or_worse
 from training.drift import drift_report, log_drift
 from training.pipeline import TrainingOutcome, decision_settings, run_training
 from training.registry import PromotionResult, promote
@@ -36,7 +37,7 @@ CHALLENGER_RUN_TAG = "challenger_run_id"  # on the champion's run: the latest ru
 class RetrainOutcome:
     training: TrainingOutcome
     comparison: pd.DataFrame  # view, metric, challenger, champion, difference, office_rule
-    new_bias_flags: list[str]  # the challenger's flags the champion does not have
+    new_bias_flags: list[Flag]  # the challenger's flags the champion does not raise, or raises less
     promotion: PromotionResult | None  # None when the challenger failed the gates
 
 
@@ -98,7 +99,7 @@ def retrain(
     if outcome.champion_version is not None:
         _link_runs(tracking, outcome.run_id, outcome.champion_version)
     _log_drift(data_dir, tracking, outcome)
-    new_flags = sorted(set(outcome.bias_flags) - set(outcome.champion_bias_flags))
+    new_flags = new_or_worse(outcome.bias_flags, outcome.champion_bias_flags)
     promotion = None
     if outcome.version is not None:
         promotion = promote(tracking, settings=decision_settings(d), force=force, reason=reason)

@@ -37,6 +37,7 @@ class TrainOptions:
     cutoff: dt.date | None = None
     horizon_days: int | None = None
     capacity: int | None = None  # the office's inspections per horizon (operational k); None: from the data
+    fit: FitConfig | None = None  # LightGBM settings (objective and seed come from the options)
 
     @property
     def horizon(self) -> int:
@@ -105,7 +106,7 @@ def _precision_over_dates(model: RiskModel, cases: CaseSet, k: int) -> float:
     values = []
     as_of = cases.features.index.get_level_values("as_of")
     for date in as_of.unique():
-        rows = (as_of == date).to_numpy()
+        rows = np.asarray(as_of == date)
         features, labels = cases.features[rows], cases.labels[rows]
         tie_key = features.index.get_level_values("person_id").to_numpy(dtype=str)
         metrics = evaluate_ranking(model.margin_of(features), labels["label"], [k], tie_key=tie_key)
@@ -155,7 +156,7 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
     train_cases = _labelled_cases(train)
     candidates = []
     for objective in objectives:
-        config = FitConfig(objective=objective, seed=d.seed)
+        config = replace(options.fit or FitConfig(), objective=objective, seed=d.seed)
         model = fit_ranker(train_cases, validation_cases, config, split.horizon_days)
         model.info.update({"split": split.describe(), "window": split.window()})
         candidates.append(Candidate(objective, model, _precision_over_dates(model, validation, k)))
