@@ -10,7 +10,11 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tiny_world import tiny_tables
 
+from training.audit import run_bias_audit
 from training.bias import (
     AGE_BANDS,
     FairnessSettings,
@@ -323,3 +327,63 @@ def test_proxy_auc_pools_rare_classes_and_needs_two() -> None:
         auc = proxy_auc(features, attribute, seed=0)
     assert 0.6 < auc <= 1.0
     assert math.isnan(proxy_auc(features, pd.Series(["CHN"] * 600), seed=0))
+
+
+def test_run_bias_audit_wires_the_persons_table_and_every_view() -> None:
+    tables = tiny_tables()
+    persons = ["P1", "P2", "P3", "P4", "P6"]
+    index = pd.MultiIndex.from_arrays(
+        [persons, pd.to_datetime(["2024-06-30"] * 5)], names=["person_id", "as_of"]
+    )
+    labels = pd.DataFrame(
+        {
+            "label": pd.array([True, False, None, True, False], dtype="boolean"),
+            "random_label": pd.array([None, False, None, None, None], dtype="boolean"),
+        },
+        index=index,
+    )
+    unbiased = pd.DataFrame({"label": labels["label"], "weight": [1.0, 2.0, 0.0, 1.0, np.nan]}, index=index)
+    truth = pd.Series([True, False, False, True, False], index=index)
+    table, flags = run_bias_audit(
+        tables, np.array([0.9, 0.8, 0.1, 0.7, 0.2]), labels, truth, "3", unbiased=unbiased
+    )
+    assert set(table["view"]) == {"list", "labelled", "random_sample", "unbiased", "truth"}
+    assert flags == []  # five cases: nothing is tested
+    pprev = table[(table["view"] == "list") & (table["attribute"] == "nationality")].set_index("group")
+    assert pprev.loc["RUS", "value"] == 1.0 and pprev.loc["KOR", "value"] == 0.0  # P2 listed, P3 not
+    assert set(table.loc[table["attribute"] == "sex", "group"]) == {"F", "M", "X"}
+    unbiased_fdr = table[(table["view"] == "unbiased") & (table["metric"] == "fdr")]
+    assert unbiased_fdr.groupby("attribute")["group_count"].sum().eq(3).all()  # P1, P2, P4 weigh > 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.sampled_from([True, False, None]), st.booleans()),
+        min_size=40,
+        max_size=200,
+    )
+)
+@settings(max_examples=30, deadline=None)
+def test_two_groups_mirror_each_other(cases: list[tuple[bool, bool | None, bool]]) -> None:
+    """With two groups, each is the other's rest: ratios are reciprocal and the tests agree,
+    because the band is symmetric on the log scale (0.8 = 1 / 1.25)."""
+    listed = [c[0] for c in cases]
+    labels = pd.array([c[1] for c in cases], dtype="boolean")
+    groups = pd.DataFrame({"sex": ["F" if c[2] else "M" for c in cases]})
+    audit = audit_groups(listed, labels, groups, settings=OPEN)
+    if audit["group"].nunique() < 2:
+        return
+    by_group = audit.set_index(["metric", "group"])
+    for metric in audit["metric"].unique():
+        f, m = by_group.loc[(metric, "F")], by_group.loc[(metric, "M")]
+        if np.isnan(f["ratio"]):  # an empty denominator on one side: undefined both ways
+            assert np.isnan(m["ratio"])
+            continue
+        assert f["ratio"] * m["ratio"] == pytest.approx(1.0)
+        assert f["p_value"] == pytest.approx(m["p_value"], rel=1e-6, abs=1e-9, nan_ok=True)
+        if f["low"] == 0 or np.isnan(f["low"]):
+            assert m["high"] == math.inf or (np.isnan(f["low"]) and np.isnan(m["high"]))
+        else:
+            assert f["low"] * m["high"] == pytest.approx(1.0, rel=1e-6)
+        if f["tested"] and 0 < f["value"] and 0 < f["reference_value"]:
+            assert f["low"] <= f["ratio"] <= f["high"]

@@ -445,7 +445,8 @@ def ratio_interval(s: RateSums, level: Values | float) -> tuple[np.ndarray, np.n
         bounds.append((below + above) / 2)
     low = np.where(bounds[0] <= -_LOG_LIMIT + 1e-6, 0.0, np.exp(bounds[0]))
     high = np.where(bounds[1] >= _LOG_LIMIT - 1e-6, math.inf, np.exp(bounds[1]))
-    defined = (s.denominator > 0) & (s.reference_denominator > 0)
+    # No event on either side, or nothing but events: no ratio to bound.
+    defined = (s.denominator > 0) & (s.reference_denominator > 0) & np.isfinite(_score_z(0.0, s))
     return np.where(defined, low, np.nan), np.where(defined, high, np.nan)
 
 
