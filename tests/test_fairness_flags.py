@@ -289,3 +289,32 @@ def test_settings_change_the_test() -> None:
     wide = FairnessSettings(bounds=(0.2, 5.0))
     _, flags = audit_views(listed, world.groups, {}, unbiased=unbiased, settings=wide)
     assert all(flag.ratio > 5.0 or flag.ratio < 0.2 for flag in flags)
+
+
+def test_the_bootstrap_resamples_persons_not_cases(
+    planted: tuple[World, pd.Series, pd.DataFrame, np.ndarray],
+) -> None:
+    """Every person seen on two dates with the same outcome: no new information, so the
+    person-level standard error stays; counted as independent cases it would shrink by sqrt(2)."""
+    world, champion, unbiased, tips = planted
+    challenger = world.top_list(tips + world.false_tips(0.25))
+
+    def doubled(frame: pd.DataFrame | pd.Series, as_of: str = "2024-07-31") -> pd.DataFrame | pd.Series:
+        later = frame.copy()
+        later.index = later.index.set_levels([as_of], level="as_of")
+        return pd.concat([frame, later])
+
+    def se(groups: pd.DataFrame, lists: tuple[pd.Series, pd.Series], evidence: pd.DataFrame) -> float:
+        table = fairness_comparison(groups, *lists, evidence, metrics=("fdr",), replicates=400)
+        return float(table.set_index(["attribute", "group"]).loc[("nationality", "RUS"), "se"])
+
+    once = se(world.groups, (challenger, champion), unbiased)
+    twice = se(doubled(world.groups), (doubled(challenger), doubled(champion)), doubled(unbiased))
+    assert twice == pytest.approx(once, rel=0.15)
+    as_cases = doubled(world.groups).reset_index(drop=True)  # no person_id: every case its own unit
+    apart = se(
+        as_cases,
+        (doubled(challenger).reset_index(drop=True), doubled(champion).reset_index(drop=True)),
+        doubled(unbiased).reset_index(drop=True),
+    )
+    assert apart == pytest.approx(once / math.sqrt(2), rel=0.15)
