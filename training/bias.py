@@ -961,9 +961,13 @@ def _compare_lists(
             with np.errstate(invalid="ignore"):
                 change_boot = thetas[0][1] - thetas[1][1]
             finite = np.isfinite(change_boot)
-            kept = np.where(finite, change_boot, np.nan)
+            kept = np.where(finite, change_boot, 0.0)
+            count = finite.sum(axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
-                se = np.where(finite.mean(axis=0) >= 0.9, np.nanstd(kept, axis=0, ddof=1), np.nan)
+                centre = kept.sum(axis=0) / count
+                spread = (np.where(finite, kept - centre, 0.0) ** 2).sum(axis=0) / (count - 1)
+            # A key whose replicates are mostly undefined (empty denominators) has no standard error.
+            se = np.where((count >= 0.9 * len(change_boot)) & (count > 1), np.sqrt(spread), np.nan)
             supported = (
                 (counts[:, 4 * i] >= s.min_numerator_support)  # the challenger's disparity rests on events
                 & (np.minimum(counts[:, 4 * i + 1], counts[:, 4 * i + 3]) >= s.min_group_support)
