@@ -27,10 +27,12 @@ class CardFlag(Protocol):
 
 def _flag_lines(flags: Sequence[CardFlag]) -> str:
     """Flags from unbiased evidence first, then the selection-biased ones (reported, never blocking)."""
+    if not flags:
+        return "No flags."
     unbiased = [flag for flag in flags if not flag.biased]
     biased = [flag for flag in flags if flag.biased]
     lines = [f"{len(flags)} flag(s), of which {len(biased)} on the selection-biased labelled view."]
-    lines += [f"- {flag.text}" for flag in unbiased] or ["- none"]
+    lines += [f"- {flag.text}" for flag in unbiased]
     if biased:
         lines += ["", "Labelled view (selection-biased: reported, never blocks):"]
         lines += [f"- {flag.text}" for flag in biased]

@@ -173,12 +173,13 @@ class Flag:
     @property
     def text(self) -> str:
         """The sentence a person reads, e.g. "unbiased: nationality=RUS: false discovery rate
-        1.62x the rest [1.31, 2.01] ..."."""
+        2.08x the rest [1.61, 2.68 at 99.4%] (0.41 vs 0.2; 103 false positives of 249 listed
+        inspected cases; p = 7e-09)"."""
         reference = "the rest" if self.reference == REST else f"the reference {self.reference}"
         numerator, denominator = COUNT_NOUNS.get(self.metric, ("cases", "cases"))
         text = (
             f"{self.view}: {self.attribute}={self.group}: {METRIC_NAMES.get(self.metric, self.metric)} "
-            f"{self.ratio:.2f}x {reference} [{self.low:.2f}, {self.high:.2f}] "
+            f"{self.ratio:.2f}x {reference} [{self.low:.2f}, {self.high:.2f} at {self.level:.1%}] "
             f"({self.value:.2g} vs {self.reference_value:.2g}; {self.numerator_count} {numerator} "
             f"of {self.group_count} {denominator}; {_p_text(self.p_value)})"
         )
