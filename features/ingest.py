@@ -54,11 +54,12 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.contract import TABLE_NAMES, TABLES, TABLES_BY_NAME, Table
 from features.loading import FORMATS, load_table_file, load_tables
@@ -90,6 +91,7 @@ class IngestRecord:
     dry_run: bool
     table_sha256_before: str
     table_sha256_after: str
+    not_visited_recorded: int = 0  # listed cases of an outcomes template recorded as not inspected
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=False)
@@ -107,6 +109,7 @@ class IngestResult:
     report: ValidationReport
     written: bool  # the table file was replaced
     record: IngestRecord | None  # None when rejected
+    not_visited: int = 0  # outcomes-template rows marked not visited (recorded on their list, not added)
 
     @property
     def ok(self) -> bool:
@@ -143,6 +146,11 @@ def ingest(
         if plan.combined is not None and not dry_run:
             after = _replace_table(plan.path, plan.combined)
             written = True
+        recorded = 0
+        if plan.not_visited is not None and not dry_run:
+            from features.lists import _append_not_visited  # lists uses this module's lock: import late
+
+            recorded = _append_not_visited(directory, plan.not_visited, _sha256(file))
         record = IngestRecord(
             time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             user=_user(),
@@ -156,11 +164,13 @@ def ingest(
             dry_run=dry_run,
             table_sha256_before=before,
             table_sha256_after=after,
+            not_visited_recorded=recorded,
         )
         if not dry_run:
             _append_log(directory, record)
+    not_visited = 0 if plan.not_visited is None else len(plan.not_visited)
     return IngestResult(
-        table, file, plan.rows_in_file, plan.added, plan.unchanged, plan.report, written, record
+        table, file, plan.rows_in_file, plan.added, plan.unchanged, plan.report, written, record, not_visited
     )
 
 
@@ -184,6 +194,7 @@ class _Plan:
     added: int = 0
     unchanged: int = 0
     combined: pd.DataFrame | None = None  # the new table (contract dtypes), None if nothing to add
+    not_visited: pd.DataFrame | None = None  # outcomes template: list_id, person_id, reason of unvisited rows
 
 
 def _check_request(directory: Path, file: Path, table: str) -> list[Issue]:
@@ -231,18 +242,30 @@ def _plan(directory: Path, file: Path, spec: Table, today: dt.date) -> _Plan:
         return _Plan(ValidationReport(loaded.issues, {}))
     frame = loaded.frame
     plan = _Plan(ValidationReport([], {spec.name: len(frame)}), len(frame), path)
-    issues = [*loaded.issues, *check_table(spec, frame, loaded.unread)]
+    issues, unread, kept = loaded.issues, loaded.unread, None
+    if spec.name == "inspections":
+        from features.lists import _check_list_rows  # lists uses this module's lock: import late
+
+        template = _read_template(file, frame)
+        issues = [*issues, *template.issues, *_check_list_rows(directory, frame)]
+        if template.visited is not None:  # an outcomes template: only visited rows are inspections
+            issues = [i for i in issues if not (i.rule == "extra_column" and i.column in _TEMPLATE_ONLY)]
+            kept = np.flatnonzero(template.visited)
+            plan.not_visited = template.not_visited
+            frame = frame.iloc[kept].reset_index(drop=True)
+            unread = {name: mask[kept] for name, mask in unread.items()}
+    checked = [*check_table(spec, frame, unread)]
     registers = {"persons": tables.persons, "sponsors": tables.sponsors, spec.name: frame}
-    issues += check_references(registers, set())
-    issues += _future_dates(spec, frame, today)
-    plan.report.issues = issues
+    checked += check_references(registers, set())
+    checked += _future_dates(spec, frame, today)
+    plan.report.issues = [*issues, *_file_rows(checked, kept)]
     if not plan.report.ok:
         return plan
 
     new = _final_dtypes(frame)
     old = tables[spec.name]
     present, conflicts = _match(spec, new, old)
-    plan.report.issues += conflicts
+    plan.report.issues += _file_rows(conflicts, kept)
     if conflicts:
         return plan
     plan.unchanged = int(present.sum())
@@ -252,6 +275,82 @@ def _plan(directory: Path, file: Path, spec: Table, today: dt.date) -> _Plan:
         plan.report.issues += _check_combined(spec, combined, tables, len(old))
         plan.combined = combined
     return plan
+
+
+_TEMPLATE_ONLY = ("visited", "not_visited_reason")  # `features.lists.TEMPLATE_ONLY_COLUMNS`
+_TRUE = frozenset({"true", "t", "1", "yes", "y"})
+_FALSE = frozenset({"false", "f", "0", "no", "n"})
+
+
+@dataclass
+class _Template:
+    """The template-only columns of an outcomes template (`timpora outcomes-template`)."""
+
+    visited: np.ndarray | None = None  # None: the file is not a template
+    not_visited: pd.DataFrame | None = None  # list_id, person_id, reason
+    issues: list[Issue] = field(default_factory=list)
+
+
+def _read_template(file: Path, frame: pd.DataFrame) -> _Template:
+    """Split a filled outcomes template: visited rows are inspections, the others are recorded on the list.
+
+    A file without a `visited` column is not a template. `visited` must be true
+    or false on every row; a row not visited must come from a list (trigger
+    LIST) and carry no outcome.
+    """
+    if file.suffix == ".csv":
+        names = list(pd.read_csv(file, nrows=0, encoding="utf-8-sig").columns)
+    else:
+        names = pq.read_schema(file).names
+    if "visited" not in names:
+        return _Template()
+    wanted = [name for name in _TEMPLATE_ONLY if name in names]
+    if file.suffix == ".csv":
+        raw = pd.read_csv(file, usecols=wanted, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    else:
+        raw = pd.read_parquet(file, columns=wanted)
+    text = raw["visited"].astype("string").fillna("").str.strip().str.lower()
+    visited = text.isin(_TRUE).to_numpy(dtype=bool)
+    unvisited = text.isin(_FALSE).to_numpy(dtype=bool)
+    issues = []
+    bad = np.flatnonzero(~visited & ~unvisited)
+    if len(bad):
+        message = "must be true or false on every row of an outcomes template"
+        issues.append(
+            row_issue("inspections", "visited", "template_visited", message, bad, text.iloc[bad[:9]].tolist())
+        )
+    rows = np.flatnonzero(unvisited)
+    outcome = frame["inspection_date"].notna() | frame["violation_found"].notna()
+    filled = np.flatnonzero(unvisited & outcome.to_numpy(dtype=bool))
+    if len(filled):
+        message = "not visited, yet an inspection_date or violation_found is filled in"
+        issues.append(
+            row_issue("inspections", "visited", "template_not_visited_with_outcome", message, filled)
+        )
+    trigger = frame["trigger"].astype("string").fillna("")
+    not_list = np.flatnonzero(unvisited & (trigger != "LIST").to_numpy(dtype=bool))
+    if len(not_list):
+        message = "not visited, but not a LIST row: only listed cases are recorded as not visited"
+        issues.append(
+            row_issue("inspections", "trigger", "template_not_visited_not_listed", message, not_list)
+        )
+    reason = raw["not_visited_reason"] if "not_visited_reason" in raw else pd.Series("", index=raw.index)
+    list_ids = frame["list_id"] if "list_id" in frame else pd.Series(None, index=frame.index, dtype=object)
+    not_visited = pd.DataFrame(
+        {
+            "list_id": list_ids.iloc[rows].astype(object).to_numpy(),
+            "person_id": frame["person_id"].iloc[rows].astype(str).to_numpy(),
+            "reason": reason.iloc[rows].astype("string").fillna("").str.strip().astype(str).to_numpy(),
+        }
+    )
+    return _Template(visited, not_visited, issues)
+
+
+def _file_rows(issues: list[Issue], kept: np.ndarray | None) -> list[Issue]:
+    """Issues about the visited rows of a template, with their rows numbered as in the file."""
+    if kept is None:
+        return issues
+    return [replace(i, rows=tuple(int(kept[r - 1]) + 1 for r in i.rows)) for i in issues]
 
 
 def _future_dates(spec: Table, frame: pd.DataFrame, today: dt.date) -> list[Issue]:

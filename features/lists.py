@@ -547,12 +547,19 @@ def _append_not_visited(data_dir: Path, frame: pd.DataFrame, source: str | None)
 
 
 def check_list_rows(data_dir: Path, inspections: pd.DataFrame) -> list[Issue]:
+    """Errors for `LIST` rows that do not match their committed list (see `_check_list_rows`)."""
+    with _lock(Path(data_dir), exclusive=False):
+        return _check_list_rows(data_dir, inspections)
+
+
+def _check_list_rows(data_dir: Path, inspections: pd.DataFrame) -> list[Issue]:
     """Errors for `LIST` rows that do not match their committed list.
 
     Each LIST row must name a list of this data set that is in force (not
     superseded), its person must be on that list, and its selection_propensity
     must equal the list's for that person. Rows are 0-based positions of
     `inspections`; the issues name them 1-based like every validation issue.
+    The caller holds the data set's lock (ingest holds it exclusively).
     """
     if inspections.empty or "trigger" not in inspections:
         return []
@@ -572,9 +579,8 @@ def check_list_rows(data_dir: Path, inspections: pd.DataFrame) -> list[Issue]:
     if len(missing):
         issues.append(row_issue(table, "list_id", "missing_list_id", "LIST row without a list_id", missing))
     data_dir = Path(data_dir)
-    with _lock(data_dir, exclusive=False):
-        records = {r["list_id"]: r for r in _metadata(data_dir)}
-        states = _states(_events(data_dir))
+    records = {r["list_id"]: r for r in _metadata(data_dir)}
+    states = _states(_events(data_dir))
     named = is_list & ~pd.isna(ids)
     unknown, superseded, not_listed, mismatch = [], [], [], []
     expected = np.full(n, np.nan)

@@ -499,3 +499,115 @@ def test_the_command_reports_rejections_and_additions(data: Path, tmp_path: Path
 
     bad_date = runner.invoke(app, ["ingest", str(data), good, "--today", "31/12/2024"])
     assert bad_date.exit_code == 2
+
+
+# Outcomes of a committed list: the template round-trips; LIST rows must match their list.
+
+
+def committed_list(data: Path):  # type: ignore[no-untyped-def]
+    """A list of 3 of the tiny world's 5 cases as of its T: 2 model picks and 1 exploration draw."""
+    from features.lists import commit_list
+    from models.listing import ExplorationDesign, draw_inspection_list
+
+    persons = ["P1", "P2", "P3", "P4", "P6"]
+    ranked = pd.DataFrame(
+        {"score": [0.5, 0.4, 0.3, 0.2, 0.1], "rank": [1, 2, 3, 4, 5]},
+        index=pd.Index(persons, name="person_id"),
+    )
+    design = ExplorationDesign(share=1 / 3)
+    draw = draw_inspection_list(ranked, 3, design, seed=4)
+    scope: dict[str, object] = {"district": None, "permit_types": []}
+    return commit_list(
+        data, draw, as_of=dt.date(2024, 6, 30), scope=scope, k=3, model_version="1", design=design, seed=4
+    )
+
+
+def filled_template(data: Path) -> tuple[pd.DataFrame, object]:
+    """The list's template, the first two cases visited (one violation), the third not visited."""
+    from features.lists import outcomes_template
+
+    committed = committed_list(data)
+    template = outcomes_template(committed, tiny_tables().permits).astype(object)
+    template.loc[0:1, "visited"] = "true"
+    template.loc[0:1, "inspection_date"] = ["2024-07-03", "2024-07-04"]
+    template.loc[0:1, "violation_found"] = [True, False]
+    template.loc[0, "violation_type"] = "OVERSTAY"
+    template.loc[0:1, "action"] = ["DEPORTATION", "NONE"]
+    template.loc[2, ["visited", "not_visited_reason"]] = ["false", "moved away"]
+    return template, committed
+
+
+def test_a_filled_outcomes_template_round_trips(data: Path, tmp_path: Path) -> None:
+    from features.lists import read_list
+
+    template, committed = filled_template(data)
+    file = write_file(template, tmp_path / "outcomes.csv")
+    result = ingest(data, file, today=TODAY)
+    assert result.ok, result.report.render()
+    assert (result.added, result.not_visited) == (2, 1)
+    assert not [i for i in result.report.warnings if i.column in ("visited", "not_visited_reason")]
+    inspections = load_tables(data).tables.inspections  # type: ignore[union-attr]
+    new = inspections[inspections["trigger"] == "LIST"].reset_index(drop=True)
+    assert new["inspection_id"].tolist() == template["inspection_id"].iloc[:2].tolist()
+    assert (new["list_id"] == committed.list_id).all()  # type: ignore[attr-defined]
+    assert new["selection_propensity"].tolist() == template["selection_propensity"].iloc[:2].tolist()
+    assert new["violation_found"].tolist() == [True, False] and "visited" not in inspections
+    listed = read_list(data, committed.list_id)  # type: ignore[attr-defined]
+    assert listed.not_visited[["person_id", "reason"]].values.tolist() == [
+        [template["person_id"][2], "moved away"]
+    ]
+    assert read_log(data)[-1].not_visited_recorded == 1
+
+    before = table_hashes(data)
+    again = ingest(data, file, today=TODAY)  # idempotent: nothing added, nothing recorded twice
+    assert again.ok and (again.added, again.unchanged, again.not_visited) == (0, 2, 1)
+    assert table_hashes(data) == before and read_log(data)[-1].not_visited_recorded == 0
+    assert len(read_list(data, committed.list_id).not_visited) == 1  # type: ignore[attr-defined]
+
+
+def test_a_template_row_without_visited_or_with_an_outcome_while_not_visited_is_refused(
+    data: Path, tmp_path: Path
+) -> None:
+    template, _ = filled_template(data)
+    template.loc[1, "visited"] = None
+    template.loc[2, "inspection_date"] = "2024-07-05"
+    before = table_hashes(data)
+    result = ingest(data, write_file(template, tmp_path / "outcomes.csv"), today=TODAY)
+    rules = {(i.rule, i.rows) for i in result.report.errors}
+    assert ("template_visited", (2,)) in rules and ("template_not_visited_with_outcome", (3,)) in rules
+    assert_nothing_written(data, before)
+
+
+def _wrong_propensity(template: pd.DataFrame, committed: object) -> None:
+    template.loc[1, "selection_propensity"] = 0.25
+
+
+def _not_on_list(template: pd.DataFrame, committed: object) -> None:
+    listed = set(template["person_id"])
+    template.loc[1, "person_id"] = next(p for p in ["P1", "P2", "P3", "P4", "P6"] if p not in listed)
+
+
+def _unknown_list(template: pd.DataFrame, committed: object) -> None:
+    template.loc[1, "list_id"] = "L-2024-06-30-00000000"
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "column"),
+    [
+        (_wrong_propensity, "list_propensity_mismatch", "selection_propensity"),
+        (_not_on_list, "not_on_list", "person_id"),
+        (_unknown_list, "unknown_list", "list_id"),
+    ],
+)
+def test_a_list_row_that_does_not_match_its_list_is_refused(
+    data: Path, tmp_path: Path, change: Callable[[pd.DataFrame, object], None], rule: str, column: str
+) -> None:
+    template, committed = filled_template(data)
+    template = template.iloc[:2].drop(columns=["visited", "not_visited_reason"])  # a plain inspections file
+    change(template, committed)
+    before = table_hashes(data)
+    result = ingest(data, write_file(template, tmp_path / "outcomes.csv"), today=TODAY)
+    assert not result.ok
+    [error] = result.report.errors
+    assert (error.table, error.column, error.rule, error.rows) == ("inspections", column, rule, (2,))
+    assert_nothing_written(data, before)

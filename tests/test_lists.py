@@ -147,7 +147,7 @@ def test_the_draw_and_the_stated_design_or_seed_must_agree(tmp_path: Path) -> No
         )  # fmt: skip
 
 
-def list_rows(committed, **override: object) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def list_rows(committed) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     listed = committed.listed
     frame = pd.DataFrame(
         {
@@ -158,7 +158,7 @@ def list_rows(committed, **override: object) -> pd.DataFrame:  # type: ignore[no
             "selection_propensity": listed["inclusion_probability"],
         }
     )
-    return frame.assign(**override)
+    return frame
 
 
 def test_list_rows_that_match_their_list_pass(tmp_path: Path) -> None:
