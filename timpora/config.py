@@ -57,6 +57,9 @@ class ServingDefaults:
     default_k: int = 50
     exploration_share: float = 0.1  # list slots drawn at random from the rest, for unbiased labels
     max_exploration_share: float = 0.5
+    exploration_design: Literal["boundary", "uniform"] = "boundary"  # see models.listing.ExplorationDesign
+    boundary_share: float = 2 / 3  # of the exploration slots drawn just below the model's picks
+    boundary_depth: float = 4.0  # the boundary stratum ends at rank boundary_depth * k (the rest: uniform)
     max_body_bytes: int = 2 * 1024 * 1024  # 10,000 ids of 64 characters fit with room to spare
     n_reasons: int = 3
     cached_dates: int = 4  # scored dates kept in memory (about 1 s to score 30k cases)
