@@ -38,7 +38,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from features.contract import TABLES_BY_NAME
 from features.ingest import _fsync_directory, _lock, _user
+from features.loading import FORMATS, load_table_file
 from features.validation import Issue, row_issue
 
 LISTS_DIR = "_lists"
@@ -51,6 +53,7 @@ CASE_COLUMNS = (
     "rank",  # overall rank among all cases as of the date
     "eligible_rank",  # place among the eligible cases (the strata are ranges of it)
     "score",
+    "percentile",
     "district",
     "permit_type",
     "stratum",
@@ -429,7 +432,7 @@ def list_cases(draw: Draw, ranked: pd.DataFrame | None = None) -> pd.DataFrame:
     cases = draw.inclusion.copy()
     cases["stratum"] = cases["stratum"].astype(str)
     source = ranked if ranked is not None else draw.rows
-    for name in ("score", "district", "permit_type"):
+    for name in ("score", "percentile", "district", "permit_type"):
         values = source[name] if name in source else pd.Series(dtype=object)
         values = values.set_axis(values.index.astype(str))
         cases[name] = values.reindex(cases["person_id"]).to_numpy()
@@ -440,7 +443,8 @@ def list_cases(draw: Draw, ranked: pd.DataFrame | None = None) -> pd.DataFrame:
     cases["selection"] = selection.fillna("").astype(str).to_numpy()
     cases["listed"] = listed
     cases["list_rank"] = np.where(listed, list_rank, 0).astype(np.int64)
-    cases["score"] = pd.to_numeric(cases["score"], errors="coerce").astype(float)
+    for name in ("score", "percentile"):
+        cases[name] = pd.to_numeric(cases[name], errors="coerce").astype(float)
     for name in ("district", "permit_type"):
         cases[name] = cases[name].astype("str").where(cases[name].notna(), None)
     return cases[list(CASE_COLUMNS)]
@@ -658,6 +662,15 @@ def list_outcomes(lists: Sequence[CommittedList], inspections: pd.DataFrame | No
         )
     columns = ["list_id", "listed", "visited", "found", "not_visited"]
     return pd.DataFrame(out, columns=columns)
+
+
+def read_outcomes(data_dir: Path, lists: Sequence[CommittedList]) -> pd.DataFrame:
+    """`list_outcomes` of the lists with the data set's inspections table as it is on disk now."""
+    data_dir = Path(data_dir)
+    paths = [p for p in (data_dir / f"inspections.{fmt}" for fmt in FORMATS) if p.exists()]
+    with _lock(data_dir, exclusive=False):
+        frame = load_table_file(paths[0], TABLES_BY_NAME["inspections"]).frame if paths else None
+    return list_outcomes(lists, frame)
 
 
 def current_sponsors(permits: pd.DataFrame, as_of: dt.date) -> pd.Series:

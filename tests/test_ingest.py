@@ -611,3 +611,28 @@ def test_a_list_row_that_does_not_match_its_list_is_refused(
     [error] = result.report.errors
     assert (error.table, error.column, error.rule, error.rows) == ("inspections", column, rule, (2,))
     assert_nothing_written(data, before)
+
+
+def test_the_commands_write_the_template_and_show_the_lists(data: Path, tmp_path: Path) -> None:
+    committed = committed_list(data)
+    runner = CliRunner()
+    out = tmp_path / "template.csv"
+    written = runner.invoke(app, ["outcomes-template", str(data), committed.list_id, "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    template = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert template.columns.tolist()[-2:] == ["visited", "not_visited_reason"] and len(template) == 3
+    sponsors = {"P1": "S1", "P2": "", "P3": "S1", "P4": "S1", "P6": ""}  # latest permit issued by T
+    assert template["sponsor_id"].tolist() == [sponsors[p] for p in template["person_id"]]
+    template["visited"] = ["true", "true", "false"]
+    template.loc[0:1, "inspection_date"] = "2024-07-03"
+    template.loc[0:1, ["violation_found", "action"]] = ["false", "NONE"]
+    template.loc[2, "not_visited_reason"] = "left the country"
+    template.to_csv(out, index=False)
+    added = runner.invoke(app, ["ingest", str(data), str(out), "--today", TODAY.isoformat()])
+    assert added.exit_code == 0 and "added 2" in added.output, added.output
+    shown = runner.invoke(app, ["lists", str(data)])
+    assert shown.exit_code == 0, shown.output
+    line = next(row for row in shown.output.splitlines() if row.startswith(committed.list_id))
+    assert line.split()[-4:-1] == ["2", "0", "1"]  # visited, found, not visited
+    unknown = runner.invoke(app, ["outcomes-template", str(data), "L-2024-01-01-00000000", "--out", str(out)])
+    assert unknown.exit_code == 1 and "no committed list" in unknown.output

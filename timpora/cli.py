@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from timpora import cli_lists
 from timpora.cli_access import audit_app, keys_app
 from timpora.config import SETTINGS
 
@@ -589,6 +590,8 @@ def drift(
 _SERVE = SETTINGS.serving
 app.add_typer(keys_app, name="keys", help="API keys for the service: create, list, revoke, demo.")
 app.add_typer(audit_app, name="audit", help="The service's audit log of scoring requests.")
+app.command("lists")(cli_lists.lists)
+app.command("outcomes-template")(cli_lists.outcomes_template)
 
 
 @app.command()
