@@ -227,3 +227,18 @@ def test_promotion_refuses_only_on_shown_harm_or_a_fairness_block() -> None:
     blocked = promotion_decision(_evidence(0.0, -0.01, 0.01), "3", ("fdr worse for X",), settings)
     assert not blocked.go and blocked.objections == ["fairness: fdr worse for X"]
     assert promotion_decision(None, None).go
+
+
+def test_a_random_list_is_judged_by_its_expected_value() -> None:
+    sample = _sample(
+        inclusion=[1.0, 0.5, 0.25, 0.25],
+        observed=[True, True, True, False],
+        found=[True, False, True, False],
+        k=2,
+    )
+    value = policy_value([sample], None)
+    # HT of the mean over all cases: (1/1 + 1/0.25) / 4
+    assert value.ht == pytest.approx(5 / 4)
+    evidence = paired_difference([sample], [np.array([4.0, 3.0, 2.0, 1.0])], None, "a - random")
+    # a's top 2 (cases 0, 1): HT hits 1 -> 0.5; minus 5/4
+    assert evidence.estimate == pytest.approx(0.5 - 5 / 4)

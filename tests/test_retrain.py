@@ -72,8 +72,9 @@ def test_retrain_promotes_better_refuses_worse_and_rolls_back(
     assert again.promotion is not None and again.promotion.promoted, again.promotion.reasons
     assert again.training.fairness_blocks == []
 
-    # A genuinely worse challenger (a single stump) is registered (it beats random) but not promoted.
-    stump = TrainOptions(fit=FitConfig(num_leaves=2, max_rounds=1, early_stopping_rounds=1))
+    # A genuinely worse challenger (three stumps) is registered (it beats random) but not promoted:
+    # even the labelled view's wide interval lies wholly below -delta.
+    stump = TrainOptions(fit=FitConfig(num_leaves=2, max_rounds=3, early_stopping_rounds=3))
     worse = retrain(small_world_dir, tracking, stump)
     assert worse.training.version is not None
     assert worse.promotion is not None and not worse.promotion.promoted

@@ -34,7 +34,7 @@ def protected_groups(tables: Tables, cases: pd.Index) -> pd.DataFrame:
     )
 
 
-def listed_cases(scores: np.ndarray, labels: pd.DataFrame, main_k: str) -> pd.Series:
+def listed_cases(scores: np.ndarray, labels: pd.DataFrame, main_k: int | str) -> pd.Series:
     """Which cases the top-k list of these scores holds (ties broken by person_id, as in evaluation)."""
     tie_key = labels.index.get_level_values("person_id").to_numpy(dtype=str)
     return pd.Series(top_k_mask(scores, main_k, tie_key), index=labels.index)
@@ -45,7 +45,7 @@ def run_bias_audit(
     scores: np.ndarray,
     labels: pd.DataFrame,
     truth: pd.Series | None,
-    main_k: str,
+    main_k: int | str,
     bounds: tuple[float, float] | None = None,
     *,
     unbiased: pd.DataFrame | None = None,

@@ -191,21 +191,21 @@ def compare(
     samples: Sequence[EvidenceSample],
     labelled: Sequence[LabelledDate],
     scorer_a: Scorer,
-    scorer_b: Scorer,
+    scorer_b: Scorer | None,
     comparison: str,
     k: int,
     settings: EvidenceSettings,
 ) -> tuple[Evidence, Evidence]:
-    """(off-policy evidence, labelled-view evidence) for a - b."""
+    """(off-policy evidence, labelled-view evidence) for a - b; b None: a uniformly random list."""
     scored_a = [scorer_a(s.features) for s in samples]
-    scored_b = [scorer_b(s.features) for s in samples]
+    scored_b = None if scorer_b is None else [scorer_b(s.features) for s in samples]
     offpolicy = paired_difference([s.sample for s in samples], scored_a, scored_b, comparison, settings)
     ids = [d.label.index.get_level_values("person_id").to_numpy(dtype=str) for d in labelled]
     labelled_view = labelled_difference(
         [d.label for d in labelled],
         ids,
         [scorer_a(d.features) for d in labelled],
-        [scorer_b(d.features) for d in labelled],
+        None if scorer_b is None else [scorer_b(d.features) for d in labelled],
         k,
         comparison,
         settings,

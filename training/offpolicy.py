@@ -122,6 +122,14 @@ class Sample:
         return np.zeros(self.size) if self.outcome is None else np.asarray(self.outcome, dtype=np.float64)
 
 
+def membership(scores: FloatArray | None, sample: Sample) -> FloatArray:
+    """Each case's share of a list of k: 1 or 0 for a scorer's top k; k / n for a uniformly random list
+    (its expected membership, so a random list is judged by its expected value, without draw noise)."""
+    if scores is None:
+        return np.full(sample.size, sample.capacity / max(sample.size, 1))
+    return top_k(np.asarray(scores, dtype=np.float64), sample).astype(np.float64)
+
+
 def top_k(scores: FloatArray, sample: Sample) -> BoolArray:
     """Which of the sample's cases a scorer's top k holds (ties broken by person id)."""
     if len(scores) != sample.size:
@@ -143,7 +151,7 @@ class PolicyValue:
     support: float  # share of the top k with inclusion probability > 0
 
 
-def _terms(sample: Sample, listed: BoolArray) -> tuple[FloatArray, FloatArray]:
+def _terms(sample: Sample, listed: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Per case: the HT and DR contributions to the hits of `listed`, divided by k."""
     w, y, m = sample.weight, sample.found.astype(np.float64), sample.m
     ht = listed * w * y / sample.capacity
@@ -157,20 +165,25 @@ def _kish(weights: FloatArray) -> float:
     return total * total / squares if squares > 0 else 0.0
 
 
-def policy_value(samples: Sequence[Sample], scores: Sequence[FloatArray]) -> PolicyValue:
-    """Horvitz-Thompson, self-normalised and doubly robust precision of a scorer's top k."""
-    _check_pairs(samples, scores)
+def policy_value(samples: Sequence[Sample], scores: Sequence[FloatArray | None] | None) -> PolicyValue:
+    """Horvitz-Thompson, self-normalised and doubly robust precision of a scorer's top k.
+
+    `scores` None (or a None entry) stands for a uniformly random list of k (its expected value).
+    """
+    per_sample: Sequence[FloatArray | None] = [None] * len(samples) if scores is None else scores
+    _check_pairs(samples, per_sample)
     ht, sn, dr, weights, support = [], [], [], [], []
-    for sample, values in zip(samples, scores, strict=True):
-        listed = top_k(np.asarray(values, dtype=np.float64), sample)
+    for sample, values in zip(samples, per_sample, strict=True):
+        listed = membership(values, sample)
         h, d = _terms(sample, listed)
         ht.append(h.sum())
         dr.append(d.sum())
-        w = sample.weight[listed & sample.observed]
-        y = sample.found[listed & sample.observed]
-        sn.append(float((w * y).sum() / w.sum()) if w.sum() > 0 else math.nan)
+        inside = (listed > 0) & sample.observed
+        w, y = sample.weight[inside], sample.found[inside]
+        share = listed[inside]
+        sn.append(float((share * w * y).sum() / (share * w).sum()) if w.sum() > 0 else math.nan)
         weights.append(w)
-        support.append(sample.inclusion[listed] > 0)
+        support.append(sample.inclusion[listed > 0] > 0)
     all_weights = np.concatenate(weights) if weights else np.empty(0)
     supported = np.concatenate(support) if support else np.empty(0, dtype=bool)
     return PolicyValue(
@@ -183,7 +196,7 @@ def policy_value(samples: Sequence[Sample], scores: Sequence[FloatArray]) -> Pol
     )
 
 
-def _check_pairs(samples: Sequence[Sample], *score_sets: Sequence[FloatArray]) -> None:
+def _check_pairs(samples: Sequence[Sample], *score_sets: Sequence[FloatArray | None]) -> None:
     for scores in score_sets:
         if len(scores) != len(samples):
             raise ValueError(f"{len(scores)} score arrays for {len(samples)} samples")
@@ -272,7 +285,7 @@ def _poisson_replicates(z: FloatArray, draws: int, rng: np.random.Generator, chu
 def paired_difference(
     samples: Sequence[Sample],
     scores_a: Sequence[FloatArray],
-    scores_b: Sequence[FloatArray],
+    scores_b: Sequence[FloatArray] | None,
     comparison: str,
     settings: EvidenceSettings = EvidenceSettings(),
     estimator: Estimator = "dr",
@@ -285,17 +298,18 @@ def paired_difference(
     top k is below `min_ess`, the interval is wider than `max_width`, or more
     than 1 - `min_support` of a top k could never have been inspected.
     """
-    _check_pairs(samples, scores_a, scores_b)
+    b_scores: Sequence[FloatArray | None] = [None] * len(samples) if scores_b is None else scores_b
+    _check_pairs(samples, scores_a, b_scores)
     if not samples:
         return _no_evidence(comparison, "off-policy", "no inspection with a known selection probability")
     if estimator == "dr" and all(s.outcome is None for s in samples):
         estimator = "ht"
     a_value = policy_value(samples, scores_a)
-    b_value = policy_value(samples, scores_b)
+    b_value = policy_value(samples, b_scores)
     per_sample, units = [], []
-    for sample, a, b in zip(samples, scores_a, scores_b, strict=True):
-        in_a = top_k(np.asarray(a, dtype=np.float64), sample)
-        in_b = top_k(np.asarray(b, dtype=np.float64), sample)
+    for sample, a, b in zip(samples, scores_a, b_scores, strict=True):
+        in_a = membership(a, sample)
+        in_b = membership(b, sample)
         ht_a, dr_a = _terms(sample, in_a)
         ht_b, dr_b = _terms(sample, in_b)
         z = (dr_a - dr_b) if estimator == "dr" else (ht_a - ht_b)
@@ -373,7 +387,7 @@ def labelled_difference(
     labels: Sequence[pd.Series],
     person_ids: Sequence[npt.NDArray[np.str_]],
     scores_a: Sequence[FloatArray],
-    scores_b: Sequence[FloatArray],
+    scores_b: Sequence[FloatArray] | None,
     k: int,
     comparison: str,
     settings: EvidenceSettings = EvidenceSettings(),
@@ -382,19 +396,25 @@ def labelled_difference(
 
     `labels` per date: boolean with NA for cases not inspected. Precision pools the
     labelled cases of the top k over dates; the interval is a person bootstrap.
+    `scores_b` None stands for a uniformly random list: its expected labelled
+    precision is the hit rate of all labelled cases.
     """
     if not labels:
         return _no_evidence(comparison, "labelled view", "no as-of date")
+    b_scores: Sequence[FloatArray | None] = [None] * len(labels) if scores_b is None else scores_b
     rows_a, rows_b, hits = [], [], []
-    for label, ids, a, b in zip(labels, person_ids, scores_a, scores_b, strict=True):
+    for label, ids, a, b in zip(labels, person_ids, scores_a, b_scores, strict=True):
         values = pd.Series(label).astype("boolean")
         labelled = ~values.isna().to_numpy()
         positive = values.fillna(False).to_numpy(dtype=bool)
         n = min(k, len(ids))
         in_a = np.zeros(len(ids), dtype=bool)
-        in_b = np.zeros(len(ids), dtype=bool)
         in_a[rank_order(np.asarray(a, dtype=np.float64), ids)[:n]] = True
-        in_b[rank_order(np.asarray(b, dtype=np.float64), ids)[:n]] = True
+        if b is None:
+            in_b = np.ones(len(ids), dtype=bool)  # every labelled case, equally likely on a random list
+        else:
+            in_b = np.zeros(len(ids), dtype=bool)
+            in_b[rank_order(np.asarray(b, dtype=np.float64), ids)[:n]] = True
         keep = labelled & (in_a | in_b)
         rows_a.append(in_a[keep])
         rows_b.append(in_b[keep])

@@ -21,8 +21,8 @@ from features.timeline import build_timeline
 from models.card import model_card
 from timpora.config import TrainingDefaults
 from training.audit import nationality_proxy_auc, protected_groups, run_bias_audit
-from training.baselines import logistic_scores, office_rule_scores, random_scores
-from training.bias import Flag, count_flags, fairness_blocks
+from training.baselines import logistic_scores, office_rule_scores
+from training.bias import FairnessSettings, Flag, count_flags, fairness_blocks
 from training.decisions import (
     CHALLENGER_VS_CHAMPION,
     MODEL_VS_RANDOM,
@@ -139,24 +139,25 @@ def gather_samples(
 
 
 def truth_difference(
-    labelled: list[LabelledDate], truth: pd.DataFrame, horizon_days: int, a: Scorer, b: Scorer, k: int
+    labelled: list[LabelledDate], truth: pd.DataFrame, horizon_days: int, a: Scorer, b: Scorer | None, k: int
 ) -> float:
-    """What the simulated truth says of a's top k minus b's, mean over the dates (a check only)."""
+    """What the simulated truth says of a's top k minus b's, mean over the dates (a check only);
+    b None: a uniformly random list (the share of all cases in violation)."""
     values = []
     for date in labelled:
         truly = truth_labels(truth, date.features.index, horizon_days).to_numpy(dtype=bool)
         ids = date.features.index.get_level_values("person_id").to_numpy(dtype=str)
         n = min(k, len(ids))
         top_a = rank_order(a(date.features), ids)[:n]
-        top_b = rank_order(b(date.features), ids)[:n]
-        values.append(truly[top_a].mean() - truly[top_b].mean())
+        expected_b = truly.mean() if b is None else truly[rank_order(b(date.features), ids)[:n]].mean()
+        values.append(truly[top_a].mean() - expected_b)
     return float(np.mean(values)) if values else float("nan")
 
 
 def compare_scorers(
     samples: list[EvidenceSample],
     labelled: list[LabelledDate],
-    scorers: dict[str, tuple[Scorer, Scorer]],
+    scorers: dict[str, tuple[Scorer, Scorer | None]],
     k: int,
     settings: EvidenceSettings,
     truth: pd.DataFrame | None,
@@ -212,36 +213,36 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
         champion = None
     result = evaluate_result(result, truth, d)
     unbiased = unbiased_outcomes(data_dir, tables, test.labels, split.test_date, split.horizon_days)
-    bias, flags = run_bias_audit(
-        tables,
-        result.test_scores["model"],
-        test.labels,
-        truth,
-        d.main_capacity,
-        d.bias_bounds,
-        unbiased=unbiased,
+    fairness = FairnessSettings(bounds=d.bias_bounds)
+    # The audit and the blocks judge the list the office works from: the operational capacity.
+    k = result.capacity
+    bias, all_flags = run_bias_audit(
+        tables, result.test_scores["model"], test.labels, truth, k, unbiased=unbiased, settings=fairness
     )
+    flags = _decided(all_flags)
     blocks: list[str] = []
     if champion is not None:
-        _, champion_flags = run_bias_audit(
+        _, champion_all = run_bias_audit(
             tables,
             result.test_scores["champion"],
             test.labels,
             truth,
-            d.main_capacity,
-            d.bias_bounds,
+            k,
             unbiased=unbiased,
+            settings=fairness,
         )
+        champion_flags = _decided(champion_all)
         if unbiased is not None:
             tie_key = test.labels.index.get_level_values("person_id").to_numpy(dtype=str)
             blocks = [
                 block.text
                 for block in fairness_blocks(
                     protected_groups(tables, test.labels.index),
-                    top_k_mask(result.test_scores["model"], result.capacity, tie_key),
-                    top_k_mask(result.test_scores["champion"], result.capacity, tie_key),
+                    top_k_mask(result.test_scores["model"], k, tie_key),
+                    top_k_mask(result.test_scores["champion"], k, tie_key),
                     unbiased,
                     d.fairness_tolerance,
+                    settings=fairness,
                     seed=d.seed,
                 )
             ]
@@ -249,13 +250,8 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
 
     samples, labelled = gather_samples(data_dir, tables, result, split.horizon_days)
     model = result.model
-    seed = d.seed
-
-    def random(frame: pd.DataFrame) -> np.ndarray:
-        return random_scores(len(frame), seed)
-
-    scorers: dict[str, tuple[Scorer, Scorer]] = {
-        MODEL_VS_RANDOM: (model.score, random),
+    scorers: dict[str, tuple[Scorer, Scorer | None]] = {
+        MODEL_VS_RANDOM: (model.score, None),  # a random list, judged by its expected value
         MODEL_VS_RULE: (model.score, office_rule_scores),
     }
     if champion is not None:
@@ -347,6 +343,11 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
         fairness_blocks=blocks,
         evidence=comparisons.table,
     )
+
+
+def _decided(flags: list[Flag]) -> list[Flag]:
+    """The flags a decision may read: every view but the simulated truth (reported in the audit table)."""
+    return [flag for flag in flags if flag.view != "truth"]
 
 
 def _evidence_metrics(deciding_evidence: dict[str, Evidence]) -> dict[str, float]:

@@ -115,7 +115,9 @@ def write_run_files(
         "Flags (disparity outside the four-fifths band): "
         + ("; ".join(bias_flags) if bias_flags else "none."),
         "",
-        _markdown_table(bias),
+        "Tested keys (every row, untested ones included, is in `bias_audit.csv`):",
+        "",
+        _markdown_table(bias[bias["tested"]] if "tested" in bias.columns else bias),
         "",
     ]
     report = out_dir / "evaluation_report.md"
