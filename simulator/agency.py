@@ -91,6 +91,18 @@ TIP_RATE = {
 }
 REASON = {code: VIOLATION_TYPE[code] for code in TIP_RATE}  # the key into SOURCES
 FALSE_TIPS_PER_YEAR = 0.03  # per person-year in the country
+FALSE_TIP_MULTIPLIER = 10.0  # a targeted nationality's false public tips, relative to the background
+
+
+@dataclass(frozen=True)
+class FalseTipBias:
+    """False PUBLIC tips concentrated on one nationality: extra tips at (multiplier - 1) x the background."""
+
+    nationality: IntArray  # per person: code in NATIONALITIES
+    target: int  # the nationality code the public over-reports
+    multiplier: float = FALSE_TIP_MULTIPLIER
+
+
 SPONSOR_REPORTS_PER_YEAR = (0.04, 0.6)  # (compliant, non-compliant) companies
 
 
@@ -112,11 +124,18 @@ class AgencyReports:
 
 
 def draw_agency_reports(
-    truth: Truth, presence: Presence, sponsors: Sponsors, period: Period, rng: np.random.Generator
+    truth: Truth,
+    presence: Presence,
+    sponsors: Sponsors,
+    period: Period,
+    rng: np.random.Generator,
+    bias: FalseTipBias | None = None,
 ) -> AgencyReports:
     """True tips about violators, false tips about anyone present, and reports about sponsors.
 
-    Reports about a person are dated while the person is in the country.
+    Reports about a person are dated while the person is in the country. With a
+    `bias`, the public also files extra false tips about one nationality (drawn
+    after the rest, so a world without bias is unchanged).
     """
     tips = _true_tips(truth, period, rng)
     parts = [
@@ -124,6 +143,8 @@ def draw_agency_reports(
         _false_tips(presence, period, rng),
         _sponsor_reports(sponsors, period, rng),
     ]
+    if bias is not None and bias.multiplier > 1.0:
+        parts.append(_biased_public_tips(presence, period, bias, rng))
     joined = concat_rows(AgencyReports, parts)
     order = np.lexsort((joined.sponsor, joined.person, joined.day))
     return joined.take(order)
@@ -151,6 +172,26 @@ def _false_tips(presence: Presence, period: Period, rng: np.random.Generator) ->
     owner, _ = repeat_counts(rng.poisson(FALSE_TIPS_PER_YEAR * length / 365.0))
     day = presence.start[owner] + np.floor(rng.random(len(owner)) * length[owner]).astype(np.int64)
     agency, category = _sources("NOISE", len(owner), rng)
+    return AgencyReports(
+        day, agency, category, presence.person[owner], np.full(len(owner), -1, dtype=np.int64)
+    )
+
+
+def _biased_public_tips(
+    presence: Presence, period: Period, bias: FalseTipBias, rng: np.random.Generator
+) -> AgencyReports:
+    """Extra false tips from the public about persons of the targeted nationality."""
+    stop = np.minimum(presence.stop, period.end + 1)
+    length = np.maximum(stop - presence.start, 0)
+    targeted = bias.nationality[presence.person] == bias.target
+    rate = np.where(targeted, FALSE_TIPS_PER_YEAR * (bias.multiplier - 1.0), 0.0)
+    owner, _ = repeat_counts(rng.poisson(rate * length / 365.0))
+    day = presence.start[owner] + np.floor(rng.random(len(owner)) * length[owner]).astype(np.int64)
+    public = {pair: w for pair, w in SOURCES["NOISE"].items() if pair[0] == "PUBLIC"}
+    pairs = list(public)
+    pick = categorical(rng, np.array([public[p] for p in pairs]), len(owner))
+    agency = np.full(len(owner), AGENCY.index("PUBLIC"), dtype=np.int64)
+    category = np.array([REPORT_CATEGORY.index(c) for _, c in pairs], dtype=np.int64)[pick]
     return AgencyReports(
         day, agency, category, presence.person[owner], np.full(len(owner), -1, dtype=np.int64)
     )

@@ -43,6 +43,8 @@ class InspectionOutcome:
     inspections: Inspections
     truth: Truth  # with violation ends moved where a finding put things right
     removed: IntArray  # per person: day of removal from the country, NEVER if none
+    tip_person: IntArray  # follow-ups of reports about persons, for the whole period (sorted by day)
+    tip_day: IntArray
 
 
 def run_inspections(
@@ -54,8 +56,15 @@ def run_inspections(
     labour: LabourFindings,
     period: Period,
     rng: np.random.Generator,
+    until: int | None = None,
 ) -> InspectionOutcome:
-    """All inspections of the period, month by month (about 12 steps a year)."""
+    """All inspections of the period, month by month (about 12 steps a year).
+
+    With `until` (a day number), only the months that start before it are run:
+    the random draws up to there are the same as for the whole period, so the
+    office's inspections before `until` and their consequences are those of the
+    full world, and nothing the office would have done later has happened.
+    """
     n = presence.n_persons
     end = truth.end.copy()
     removed = np.full(n, NEVER, dtype=np.int64)
@@ -64,6 +73,8 @@ def run_inspections(
     done: list[Inspections] = []
     others_so_far = random_so_far = 0
     for month in _months(period):
+        if until is not None and month[0] >= until:
+            break
         present = presence.on(month[0], removed)
         routine = routine_picks(present, permits, sponsors, labour, reports, month, rng)
         targeted = targeted_picks(present, last_inspected, removed, truth, end, permits, reports, month, rng)
@@ -89,7 +100,12 @@ def run_inspections(
     joined = concat_rows(Inspections, done)
     order = np.lexsort((joined.person, joined.trigger, joined.day))
     new_truth = Truth(truth.person, truth.type, truth.start, end)
-    return InspectionOutcome(joined.take(order), new_truth, removed)
+    return InspectionOutcome(joined.take(order), new_truth, removed, tip_person, tip_day)
+
+
+def calendar_months(period: Period) -> list[tuple[int, int]]:
+    """The (first, last) day numbers of each calendar month of the period, clipped to it."""
+    return _months(period)
 
 
 def _months(period: Period) -> list[tuple[int, int]]:

@@ -14,20 +14,26 @@ import pandas as pd
 
 from features.contract import TRUTH
 from features.tables import Tables, make_tables, typed_frame
-from simulator.address import address_frame, draw_address_reports
-from simulator.agency import agency_frame, draw_agency_reports
-from simulator.inspections import inspections_frame, run_inspections
-from simulator.labour import draw_labour_findings, labour_frame
-from simulator.movements import Crossings, build_crossings, build_presence, resident_trips
+from simulator.address import AddressReports, address_frame, draw_address_reports
+from simulator.agency import (
+    FALSE_TIP_MULTIPLIER,
+    AgencyReports,
+    FalseTipBias,
+    agency_frame,
+    draw_agency_reports,
+)
+from simulator.inspections import InspectionOutcome, inspections_frame, run_inspections
+from simulator.labour import LabourFindings, draw_labour_findings, labour_frame
+from simulator.movements import Crossings, Presence, build_crossings, build_presence, resident_trips
 from simulator.period import Period
-from simulator.permits import ITAS_WORK, concat_permits, permits_frame, sort_permits
-from simulator.persons import draw_persons, person_ids, persons_frame
-from simulator.reference import PORTS
-from simulator.removals import apply_removals
+from simulator.permits import ITAS_WORK, PermitRows, concat_permits, permits_frame, sort_permits
+from simulator.persons import Persons, draw_persons, person_ids, persons_frame
+from simulator.reference import NATIONALITIES, PORTS
+from simulator.removals import AfterRemovals, apply_removals
 from simulator.residents import plan_residents
-from simulator.sponsors import draw_sponsors, finalise_sponsors, sponsor_ids, sponsors_frame
-from simulator.violations import draw_violations, truth_frame
-from simulator.visitors import plan_visitors
+from simulator.sponsors import Sponsors, draw_sponsors, finalise_sponsors, sponsor_ids, sponsors_frame
+from simulator.violations import Truth, draw_violations, truth_frame
+from simulator.visitors import Trips, plan_visitors
 from timpora.config import SETTINGS
 
 _DEFAULTS = SETTINGS.simulation  # the embedded world, configured in one place
@@ -35,12 +41,27 @@ _DEFAULTS = SETTINGS.simulation  # the embedded world, configured in one place
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """What to simulate: how many persons, which seed, which period (inclusive)."""
+    """What to simulate: how many persons, which seed, which period (inclusive).
+
+    `false_tip_nationality` (ISO alpha-3) makes the public file `false_tip_multiplier`
+    times as many false tips about that nationality: a world whose labelled view
+    is biased toward whoever follows tips (the office rule). Off by default.
+    """
 
     persons: int = _DEFAULTS.persons
     seed: int = _DEFAULTS.seed
     start: dt.date = _DEFAULTS.start
     end: dt.date = _DEFAULTS.end
+    false_tip_nationality: str | None = None
+    false_tip_multiplier: float = FALSE_TIP_MULTIPLIER
+
+    def __post_init__(self) -> None:
+        if self.false_tip_nationality is not None and self.false_tip_nationality not in NATIONALITIES:
+            raise ValueError(
+                f"unknown nationality {self.false_tip_nationality!r}: choose from {', '.join(NATIONALITIES)}"
+            )
+        if self.false_tip_multiplier < 1.0:
+            raise ValueError(f"the false tip multiplier must be at least 1, got {self.false_tip_multiplier}")
 
 
 @dataclass(frozen=True)
@@ -52,8 +73,32 @@ class World:
     truth: pd.DataFrame
 
 
-def simulate_world(config: WorldConfig) -> World:
-    """Simulate the eight contract tables and the violation truth for `config`."""
+@dataclass(frozen=True)
+class Drawn:
+    """Everything drawn before the office inspects: the world as it would be without inspections."""
+
+    period: Period
+    persons: Persons
+    sponsors: Sponsors
+    trips: Trips
+    permits: PermitRows
+    crossings: Crossings
+    presence: Presence
+    truth: Truth
+    reports: AgencyReports
+    labour: LabourFindings
+
+    @property
+    def person_ids(self) -> pd.Series:
+        return person_ids(self.persons.n)
+
+    @property
+    def sponsor_ids(self) -> pd.Series:
+        return sponsor_ids(self.sponsors.n)
+
+
+def draw_world(config: WorldConfig) -> tuple[Drawn, np.random.Generator]:
+    """The world before any inspection, and the generator to continue with (inspections come next)."""
     if config.persons < 1:
         raise ValueError("a world needs at least one person")
     rng = np.random.default_rng(config.seed)
@@ -70,28 +115,72 @@ def simulate_world(config: WorldConfig) -> World:
     crossings = build_crossings(stays, trips, abroad, persons, period, rng)
     presence = build_presence(crossings, stays, trips, persons.n, period)
     truth = draw_violations(persons, sponsors, stays, trips, period, rng)
-    reports = draw_agency_reports(truth, presence, sponsors, period, rng)
+    bias = None
+    if config.false_tip_nationality is not None:
+        target = NATIONALITIES.index(config.false_tip_nationality)
+        bias = FalseTipBias(persons.nationality, target, config.false_tip_multiplier)
+    reports = draw_agency_reports(truth, presence, sponsors, period, rng, bias)
     labour = draw_labour_findings(sponsors, persons, truth, period, rng)
-    outcome = run_inspections(presence, truth, permits, sponsors, reports, labour, period, rng)
+    drawn = Drawn(period, persons, sponsors, trips, permits, crossings, presence, truth, reports, labour)
+    return drawn, rng
+
+
+def inspect_world(drawn: Drawn, rng: np.random.Generator, until: int | None = None) -> InspectionOutcome:
+    """The office's inspections (all, or those of the months before `until`) and their consequences."""
+    d = drawn
+    return run_inspections(
+        d.presence, d.truth, d.permits, d.sponsors, d.reports, d.labour, d.period, rng, until
+    )
+
+
+def finish_world(
+    drawn: Drawn, outcome: InspectionOutcome, rng: np.random.Generator
+) -> tuple[AfterRemovals, AddressReports]:
+    """Removals cut the records of removed persons; residence reports are drawn on what is left."""
+    d = drawn
     after = apply_removals(
-        outcome.removed, persons, crossings, presence, permits, reports, outcome.truth, period
+        outcome.removed, d.persons, d.crossings, d.presence, d.permits, d.reports, outcome.truth, d.period
     )
     addresses = draw_address_reports(
-        persons, sponsors, trips, after.crossings, after.permits, after.presence, after.truth, period, rng
+        d.persons,
+        d.sponsors,
+        d.trips,
+        after.crossings,
+        after.permits,
+        after.presence,
+        after.truth,
+        d.period,
+        rng,
     )
-    pid, sid = person_ids(persons.n), sponsor_ids(sponsors.n)
-    tables = make_tables(
+    return after, addresses
+
+
+def world_tables(
+    drawn: Drawn, after: AfterRemovals, addresses: AddressReports, inspections: pd.DataFrame
+) -> Tables:
+    """The contract tables of a world after removals, with the given inspections table."""
+    pid, sid = drawn.person_ids, drawn.sponsor_ids
+    return make_tables(
         {
-            "persons": persons_frame(persons),
-            "sponsors": sponsors_frame(sponsors),
+            "persons": persons_frame(drawn.persons),
+            "sponsors": sponsors_frame(drawn.sponsors),
             "permits": permits_frame(after.permits, pid, sid),
             "border_crossings": _crossings_frame(after.crossings, pid),
             "address_reports": address_frame(addresses, pid),
             "agency_reports": agency_frame(after.reports, pid, sid),
-            "labour_violations": labour_frame(labour, sid),
-            "inspections": inspections_frame(outcome.inspections, pid, sid),
+            "labour_violations": labour_frame(drawn.labour, sid),
+            "inspections": inspections,
         }
     )
+
+
+def simulate_world(config: WorldConfig) -> World:
+    """Simulate the eight contract tables and the violation truth for `config`."""
+    drawn, rng = draw_world(config)
+    outcome = inspect_world(drawn, rng)
+    after, addresses = finish_world(drawn, outcome, rng)
+    pid, sid = drawn.person_ids, drawn.sponsor_ids
+    tables = world_tables(drawn, after, addresses, inspections_frame(outcome.inspections, pid, sid))
     return World(config=config, tables=tables, truth=typed_frame(TRUTH, truth_frame(after.truth, pid)))
 
 

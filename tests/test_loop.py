@@ -1,35 +1,170 @@
-"""A short closed loop (3 months) through the real CLI: the model policy finds more violations than random."""
+"""The honest closed loop: its world, its consequences, its episode count, and a short run through the CLI."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.lists import read_list
+from simulator.loop import paired_differences, totals
+from simulator.loop_world import (
+    LoopState,
+    LoopWorld,
+    episodes,
+    inspect_month,
+    prepare_loop_world,
+    state_tables,
+    state_truth,
+)
+from simulator.outcomes import DEPORTATION
+from simulator.period import NEVER
+from simulator.selection import Picks
+from simulator.violations import OVERSTAY, Truth
+from simulator.world import WorldConfig, simulate_world
 from timpora.cli import app
 
-pytestmark = pytest.mark.slow
+HORIZON = 90
 
 
-def test_short_loop_model_beats_random(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def loop_world() -> LoopWorld:
+    return prepare_loop_world(WorldConfig(persons=4000, seed=5), months=2, horizon_days=HORIZON)
+
+
+def test_episodes_merge_overlapping_and_touching_intervals_of_a_person() -> None:
+    #            person 0: [10, 20] and [15, 30] overlap, [31, 35] touches, [40, 50] is apart
+    #            person 1: [12, 14] only (another person never merges)
+    truth = Truth(
+        person=np.array([0, 0, 0, 0, 1]),
+        type=np.array([1, 2, 3, 1, 0]),
+        start=np.array([15, 10, 31, 40, 12]),
+        end=np.array([30, 20, 35, 50, 14]),
+    )
+    found = episodes(truth)
+    assert found.person.tolist() == [0, 0, 1]
+    assert found.start.tolist() == [10, 40, 12]
+    assert found.last.tolist() == [35, 50, 14]
+    assert found.of(np.array([0, 0, 0, 1, 1]), np.array([33, 38, 45, 12, 15])).tolist() == [0, -1, 1, 2, -1]
+
+
+def test_loop_world_has_the_full_worlds_office_before_the_loop_and_none_after(loop_world: LoopWorld) -> None:
+    full = simulate_world(loop_world.config).tables.inspections
+    start = pd.Timestamp(loop_world.start)
+    before = full[full["inspection_date"] < start].reset_index(drop=True)
+    mine = loop_world.office_frame()
+    columns = ["person_id", "inspection_date", "trigger", "violation_found", "violation_type", "action"]
+    pd.testing.assert_frame_equal(mine[columns], before[columns])
+    assert (full["inspection_date"] >= start).sum() > 0  # the full world's office went on...
+    # ...but none of its later consequences exist here: every removal comes from a pre-loop finding.
+    first_day = loop_world.months[0][0]
+    removals = loop_world.removed[loop_world.removed < NEVER]
+    assert len(removals) and removals.max() <= first_day + 30
+
+
+def test_loop_findings_have_the_simulators_consequences(loop_world: LoopWorld) -> None:
+    world, month = loop_world, loop_world.months[0]
+    state = LoopState.start(world, 1)
+    truth = world.drawn.truth
+    day = month[0] + 5
+    ongoing = (truth.start <= day) & (day <= state.end) & (state.removed[truth.person] > month[1])
+    people = np.unique(
+        truth.person[ongoing & world.drawn.presence.contains(truth.person, np.full(len(truth), day))]
+    )
+    picks = Picks(people, np.full(len(people), day), np.full(len(people), -1))
+    end_before = state.end.copy()
+    done = inspect_month(world, state, picks, np.full(len(people), 4), np.ones(len(people)), month)
+    assert done.found.mean() > 0.6  # all were in violation; detection is 0.5-0.97 by type
+    leaves = done.found & ((done.violation == OVERSTAY) | (done.action == DEPORTATION))
+    assert leaves.sum() > 0
+    gone = done.person[leaves]
+    assert (state.removed[gone] >= month[1] + 1).all() and (state.removed[gone] < NEVER).all()
+    corrected = (state.end < end_before).sum()
+    assert corrected > 0  # fines and warnings put some violations right, from the next month on
+    assert (state.end[state.end < end_before] >= month[1]).all()
+    # The records the policy sees next: each removed person has left by the removal day, nothing after.
+    crossings = state_tables(world, state, world.office_frame()).border_crossings
+    ids = world.drawn.person_ids.to_numpy()[gone]
+    last = crossings[crossings["person_id"].isin(ids)].groupby("person_id").tail(1).set_index("person_id")
+    assert (last.loc[ids, "direction"] == "OUT").all()
+    removal = pd.to_datetime(state.removed[gone].astype("datetime64[D]"))
+    assert (pd.DatetimeIndex(last.loc[ids, "crossing_date"]) <= removal).all()
+    assert (pd.DatetimeIndex(last.loc[ids, "crossing_date"]) == removal).mean() > 0.5
+    # A removed person is found in violation no more: inspect them again after the removal.
+    later = Picks(gone, state.removed[gone] + 1, np.full(len(gone), -1))
+    again = inspect_month(world, state, later, np.full(len(gone), 4), np.ones(len(gone)), world.months[1])
+    assert not again.found.any()
+    assert state_truth(world, state).end.max() < NEVER + 1
+
+
+def test_paired_differences_pair_the_same_seed() -> None:
+    per_seed = pd.DataFrame(
+        {
+            "seed": [1, 1, 2, 2, 3, 3],
+            "policy": ["a", "b"] * 3,
+            "episodes_per_100": [10.0, 8.0, 20.0, 17.0, 30.0, 29.0],
+        }
+    )
+    out = paired_differences(per_seed, ["episodes_per_100"]).iloc[0]
+    assert (out["a"], out["b"], out["seeds"]) == ("a", "b", 3)
+    assert out["difference"] == pytest.approx(2.0)
+    half = 4.303 * 1.0 / np.sqrt(3)  # differences 2, 3, 1: sd 1, t(2) = 4.303
+    assert (out["low"], out["high"]) == pytest.approx((2.0 - half, 2.0 + half))
+
+
+@pytest.mark.slow
+def test_short_loop_logs_lists_counts_episodes_once_and_retrains(tmp_path: Path) -> None:
     out = tmp_path / "loop"
-    args = ["simulate-loop", "--out", str(out), "--persons", "12000", "--months", "3", "--capacity", "50"]
-    args += ["--policy", "model", "--policy", "random", "--seed", "11"]
+    args = ["simulate-loop", "--out", str(out), "--persons", "10000", "--months", "2", "--seed", "11"]
+    args += ["--policy", "model-boundary", "--policy", "random"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     months = pd.read_csv(out / "loop_months.csv")
-    assert len(months) == 6 and set(months["policy"]) == {"model-explore0.1", "random"}
-    assert (months["inspections"] == 50).all()
-    totals = pd.read_csv(out / "loop_totals.csv").set_index("policy")
-    assert totals.loc["model-explore0.1", "found"] > 2 * totals.loc["random", "found"]
-    model_months = months[months["policy"] == "model-explore0.1"]
-    assert (model_months["exploration"] == 5).all()  # 10% of 50 slots drawn at random
-    log = (out / "model-explore0.1" / "data" / "_ingest" / "log.jsonl").read_text().splitlines()
-    assert [json.loads(line)["rows_added"] for line in log] == [50, 50, 50]  # every month through ingest
-    assert (out / "loop_found_per_100.png").stat().st_size > 10_000
-    selection = pd.read_csv(out / "loop_selection.csv")
-    assert set(selection["attribute"]) == {"nationality", "sex"} and (selection["ratio"] >= 0).all()
-    assert "Totals:" in result.output
+    assert len(months) == 4 and set(months["policy"]) == {"model-boundary", "random"}
+    k = int(months["capacity"].iloc[0])
+    assert (months["inspections"] == k).all()
+    # Episodes are counted once: a re-found episode is a repeat, never a new one.
+    assert (months["new_episodes"] + months["repeats"] == months["findings"]).all()
+    assert (months["tip_inspections"] > 0).any()  # the office's tips go on, reported apart
+
+    data = out / "seed-11" / "model-boundary" / "data"
+    inspections = pd.read_parquet(data / "inspections.parquet")
+    listed = inspections[inspections["trigger"] == "LIST"]
+    assert len(listed) == 2 * k and set(listed["list_id"]) == set(months["list_id"].dropna())
+    for list_id, rows in listed.groupby("list_id"):
+        committed = read_list(data, str(list_id)).cases.set_index("person_id")
+        expected = committed.loc[rows["person_id"], "inclusion_probability"].to_numpy(dtype=float)
+        np.testing.assert_allclose(rows["selection_propensity"].to_numpy(dtype=float), expected)
+        assert (rows["selection_propensity"] == 1).sum() == k - 2  # 10% of the slots explored
+        assert (rows["selection_propensity"] < 1).sum() == 2
+    loop_rows = inspections[inspections["inspection_id"].str.startswith("LOOP-")]
+    assert set(loop_rows["trigger"]) <= {"LIST", "TIP"}  # RANDOM only for uniform draws over all cases
+    found = listed[listed["violation_found"]]
+    new = months.loc[months["policy"] == "model-boundary", "new_episodes"].sum()
+    assert new <= found["person_id"].nunique() <= len(found)
+
+    random_data = out / "seed-11" / "random" / "data"
+    random_rows = pd.read_parquet(random_data / "inspections.parquet")
+    loop_rows = random_rows[random_rows["inspection_id"].str.startswith("LOOP-")]
+    assert not (loop_rows["trigger"] == "LIST").any()
+    assert (loop_rows.loc[loop_rows["trigger"] == "RANDOM", "selection_propensity"] < 0.05).all()
+
+    log = (data / "_ingest" / "log.jsonl").read_text().splitlines()
+    assert len(log) == 2 and all(json.loads(line)["rows_added"] >= k for line in log)
+    decisions = pd.read_csv(out / "loop_decisions.csv")
+    mine = decisions[decisions["policy"] == "model-boundary"]
+    assert len(mine) == 2 and mine["promoted"].isin([True, False]).all()
+    assert mine["truth_challenger"].between(0, 1).all()
+    final = pd.read_csv(out / "loop_final_models.csv")
+    assert (
+        set(final["policy"]) == {"model-boundary", "random"}
+        and final["truth_precision_common"].between(0, 1).all()
+    )
+    assert (out / "loop_episodes.png").stat().st_size > 10_000
+    assert "Per policy" in result.output
+    per_seed = totals(months)
+    assert set(per_seed["policy"]) == {"model-boundary", "random"}

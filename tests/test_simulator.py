@@ -28,7 +28,7 @@ from simulator.sponsors import draw_sponsors
 from simulator.summary import summarise_world, world_rates
 from simulator.violations import draw_violations
 from simulator.visitors import plan_visitors
-from simulator.world import World, WorldConfig, simulate_world
+from simulator.world import World, WorldConfig, draw_world, simulate_world
 
 SMALL = WorldConfig(persons=3_000, seed=5, start=dt.date(2023, 1, 1), end=dt.date(2025, 6, 30))
 LARGE = WorldConfig(persons=30_000, seed=3)
@@ -445,3 +445,64 @@ def test_summary_prints_the_key_rates(world: World) -> None:
     rates = world_rates(world)
     assert rates["cases_at_end"] > 0
     assert 0 <= rates["hit_rate_RANDOM"] <= rates["hit_rate_TIP"]
+
+
+# The default world of a small config, as the simulator drew it before the false-tip variant
+# existed: a variant must not move a single draw of a world that does not ask for it.
+DEFAULT_2000_SEED_3 = {
+    "persons": 2000,
+    "sponsors": 161,
+    "permits": 5208,
+    "border_crossings": 9760,
+    "address_reports": 9821,
+    "agency_reports": 253,
+    "labour_violations": 89,
+    "inspections": 261,
+}
+
+
+def test_default_world_is_unchanged_by_the_false_tip_variant() -> None:
+    world = simulate_world(WorldConfig(persons=2000, seed=3))
+    assert {name: len(frame) for name, frame in world.tables.items()} == DEFAULT_2000_SEED_3
+    assert len(world.truth) == 463
+    assert int(world.tables.inspections["violation_found"].sum()) == 49
+    assert int((world.tables.agency_reports["agency"] == "PUBLIC").sum()) == 96
+
+
+def _public_tips_per_person(world: World, nationality: str) -> tuple[float, float]:
+    persons = world.tables.persons.set_index("person_id")["nationality"]
+    reports = world.tables.agency_reports
+    public = reports[(reports["agency"] == "PUBLIC") & reports["person_id"].notna()]
+    about = persons.reindex(public["person_id"]).to_numpy() == nationality
+    targeted, others = int((persons == nationality).sum()), int((persons != nationality).sum())
+    return about.sum() / targeted, (~about).sum() / others
+
+
+def test_false_tips_concentrate_on_the_chosen_nationality() -> None:
+    base = simulate_world(WorldConfig(persons=4000, seed=5))
+    biased = simulate_world(WorldConfig(persons=4000, seed=5, false_tip_nationality="AUS"))
+    on_aus, on_rest = _public_tips_per_person(biased, "AUS")
+    base_aus, base_rest = _public_tips_per_person(base, "AUS")
+    assert on_aus > 4 * on_rest  # public tips per person: AUS many times the others
+    assert base_aus < 2 * base_rest  # no such concentration without the variant
+    assert on_rest == pytest.approx(base_rest, rel=0.2)  # the others are left alone
+    # The extra tips are false: before any inspection, the violations are those of the base world.
+    pd.testing.assert_frame_equal(biased.tables.persons, base.tables.persons)
+    drawn_base = draw_world(WorldConfig(persons=4000, seed=5))[0].truth
+    drawn_biased = draw_world(WorldConfig(persons=4000, seed=5, false_tip_nationality="AUS"))[0].truth
+    for name in ("person", "type", "start", "end"):
+        np.testing.assert_array_equal(getattr(drawn_biased, name), getattr(drawn_base, name))
+    # The office follows some of them up, and finds nothing more often on AUS than before.
+    ins = biased.tables.inspections.merge(biased.tables.persons, on="person_id")
+    tips = ins[(ins["trigger"] == "TIP") & (ins["nationality"] == "AUS")]
+    base_ins = base.tables.inspections.merge(base.tables.persons, on="person_id")
+    base_tips = base_ins[(base_ins["trigger"] == "TIP") & (base_ins["nationality"] == "AUS")]
+    assert len(tips) > 2 * len(base_tips)
+    assert tips["violation_found"].mean() < base_tips["violation_found"].mean()
+
+
+def test_false_tip_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="unknown nationality"):
+        WorldConfig(false_tip_nationality="XXX")
+    with pytest.raises(ValueError, match="at least 1"):
+        WorldConfig(false_tip_nationality="AUS", false_tip_multiplier=0.5)

@@ -75,6 +75,13 @@ def simulate(
     fmt: Annotated[
         str, typer.Option("--format", help="File format of the tables: parquet or csv.")
     ] = "parquet",
+    false_tips_on: Annotated[
+        str | None,
+        typer.Option(
+            help="Nationality (ISO alpha-3) the public files false tips about, 10x the background "
+            "(a world whose labelled view favours the office rule)."
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic world in the data contract, with hidden truth in _truth/."""
     from features.tables import write_tables, write_truth
@@ -86,7 +93,12 @@ def simulate(
     start_date, end_date = _parse_date(start, "--start"), _parse_date(end, "--end")
     if end_date <= start_date:
         _fail("--end must be after --start", 2)
-    config = WorldConfig(persons=persons, seed=seed, start=start_date, end=end_date)
+    try:
+        config = WorldConfig(
+            persons=persons, seed=seed, start=start_date, end=end_date, false_tip_nationality=false_tips_on
+        )
+    except ValueError as exc:
+        _fail(str(exc), 2)
     world = simulate_world(config)
     write_tables(world.tables, out, fmt)  # type: ignore[arg-type]
     write_truth(world.truth, out, fmt)  # type: ignore[arg-type]
@@ -414,45 +426,59 @@ def simulate_loop(
     persons: Annotated[int, typer.Option(min=1000, help="Persons in the simulated world.")] = 20_000,
     months: Annotated[
         int, typer.Option(min=1, max=24, help="Months the loop runs (the last months of the world).")
-    ] = 6,
-    capacity: Annotated[int, typer.Option(min=1, help="Inspections per month (K).")] = 100,
+    ] = 12,
+    capacity: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Inspections per month (K). Default: the office's non-tip inspections per month."
+        ),
+    ] = None,
     policy: Annotated[
-        list[str] | None, typer.Option(help="model, rule or random; repeatable. Default: all three.")
+        list[str] | None,
+        typer.Option(
+            help="rule, model, model-uniform, model-boundary or random; repeatable. Default: all five."
+        ),
     ] = None,
     exploration_share: Annotated[
-        list[float] | None,
-        typer.Option(help="Exploration share of the model's list; repeatable to compare (e.g. 0 and 0.1)."),
+        float, typer.Option(help="Share of the list's slots drawn for exploration (model-uniform/-boundary).")
+    ] = 0.1,
+    seed: Annotated[
+        list[int] | None,
+        typer.Option(help="World seed, repeatable (one world per seed, shared by every policy). Default: 7."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="World and draw seed: the same seed gives the same world.")] = 7,
     no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Keep the first model all along.")] = False,
+    no_tips: Annotated[
+        bool, typer.Option("--no-tips", help="Drop the office's tip follow-ups after the loop starts.")
+    ] = False,
+    false_tips_on: Annotated[
+        str | None,
+        typer.Option(help="Nationality (ISO alpha-3) the public files false tips about (a biased world)."),
+    ] = None,
 ) -> None:
-    """The closed loop: each month rank, inspect the top K, ingest the outcomes, retrain, promote."""
-    from simulator.loop import LoopConfig, run_loop, totals
+    """The closed loop: each month list, inspect, ingest the outcomes, retrain, promote; paired over seeds."""
+    from simulator.loop import POLICIES, LoopConfig, render_result, run_loop
 
-    config = LoopConfig(
-        persons=persons,
-        months=months,
-        capacity=capacity,
-        policies=tuple(policy or ("model", "rule", "random")),
-        exploration_shares=tuple(exploration_share or (0.1,)),
-        seed=seed,
-        retrain=not no_retrain,
-    )
+    try:
+        config = LoopConfig(
+            persons=persons,
+            months=months,
+            capacity=capacity,
+            policies=tuple(policy or POLICIES),
+            seeds=tuple(seed or (7,)),
+            exploration_share=exploration_share,
+            retrain=not no_retrain,
+            keep_tips=not no_tips,
+            false_tip_nationality=false_tips_on,
+        )
+    except ValueError as exc:
+        _fail(str(exc), 2)
     _tracking()  # quiet MLflow
     try:
-        by_month, audit = run_loop(config, out)
+        result = run_loop(config, out, progress=lambda text: err_console.print(text, highlight=False))
     except ValueError as exc:
         _fail(str(exc))
-
-    def say(text: str) -> None:
-        console.print(text, highlight=False, markup=False, soft_wrap=True)
-
-    say(by_month.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    say("Totals:\n" + totals(by_month).to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    spread = audit.groupby(["policy", "attribute"])["ratio"].agg(["min", "max"]).reset_index()
-    say("Who was inspected (share inspected / share of the population, lowest and highest group):")
-    say(spread.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    say(f"Wrote {out}/loop_months.csv, loop_totals.csv, loop_selection.csv and loop_found_per_100.png")
+    console.print(render_result(result), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"Wrote {out}/loop_*.csv and loop_episodes.png", highlight=False, markup=False)
 
 
 @app.command()
