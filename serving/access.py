@@ -32,7 +32,18 @@ ENDPOINT_ROLES: dict[str, frozenset[Role]] = {
     "/list_options": frozenset({Role.SUPERVISOR, Role.ANALYST}),
     "/model": frozenset({Role.ANALYST}),
 }
+PREFIX_ROLES: dict[str, frozenset[Role]] = {  # paths under a prefix, e.g. /lists/<list_id>
+    "/lists/": frozenset({Role.SUPERVISOR, Role.ANALYST}),
+}
 STATE_KEY = "api_key"
+
+
+def allowed_roles(path: str) -> frozenset[Role] | None:
+    """The roles that may call a protected path; None for a public one."""
+    exact = ENDPOINT_ROLES.get(path)
+    if exact is not None:
+        return exact
+    return next((roles for prefix, roles in PREFIX_ROLES.items() if path.startswith(prefix)), None)
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -76,7 +87,7 @@ class AccessMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        allowed = ENDPOINT_ROLES.get(scope.get("path", "")) if scope["type"] == "http" else None
+        allowed = allowed_roles(scope.get("path", "")) if scope["type"] == "http" else None
         if allowed is None:
             await self.app(scope, receive, send)
             return

@@ -13,19 +13,28 @@ import datetime as dt
 import json
 import secrets
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.lists import (
+    CommittedList,
+    UnknownListError,
+    commit_list,
+    find_committed,
+    outcomes_template,
+    read_list,
+    read_outcomes,
+)
 from features.registry import FAMILY_LABELS, FEATURES_BY_NAME, Family
 from features.tables import Tables
 from features.timeline import build_timeline
-from models.listing import ListDraw, draw_inspection_list
+from models.listing import ExplorationDesign, draw_inspection_list
 from models.ranker import RiskModel
 from models.reasons import format_value
 from models.scoring import ScoredCases, filter_cases, reasons_for_matrix, score_cases
@@ -38,9 +47,11 @@ from serving.schemas import (
     ListedCase,
     ListFilters,
     ListOptions,
+    ListOutcomes,
     ReasonOut,
     ScoreResponse,
     Selection,
+    StratumOut,
 )
 from timpora.config import SETTINGS
 
@@ -157,17 +168,40 @@ class ScoreBatch:
 
 @dataclass(frozen=True)
 class ListResult:
-    """An inspection list and the draw behind it (the service logs the draw)."""
+    """An inspection list, the committed list behind it, and whether this request committed it."""
 
     response: InspectionListResponse
-    draw: ListDraw
+    committed: CommittedList
+    created: bool  # False: the list committed earlier for the same request was returned
+
+
+def list_scope(district: str | None, permit_types: Sequence[str] | None) -> dict[str, object]:
+    """The scope a list is committed for: the request's filters (the same filters, the same list)."""
+    return {"district": district or None, "permit_types": sorted(set(permit_types or []))}
+
+
+def exploration_design(kind: str, share: float) -> ExplorationDesign:
+    """The served design of that kind and share, with the configured boundary stratum."""
+    if kind == "uniform":
+        return ExplorationDesign.uniform(share)
+    return ExplorationDesign(
+        kind="boundary",
+        share=share,
+        boundary_share=_SERVING.boundary_share,
+        boundary_depth=_SERVING.boundary_depth,
+    )
 
 
 class ScoringEngine:
     """Scores, explanations and lists for the cases of one data set with one model version."""
 
     def __init__(
-        self, model: RiskModel, version: str, tables: Tables, cached_dates: int = _SERVING.cached_dates
+        self,
+        model: RiskModel,
+        version: str,
+        tables: Tables,
+        cached_dates: int = _SERVING.cached_dates,
+        data_dir: Path | None = None,
     ):
         first, last = tables.first_date(), tables.last_date()
         if first is None or last is None:
@@ -176,6 +210,8 @@ class ScoringEngine:
         self.first_date, self.last_date = first.date(), last.date()
         self.timeline = build_timeline(tables)
         self.districts = sorted(str(d) for d in self.timeline.districts)
+        self.data_dir = data_dir  # where lists are committed (`<data_dir>/_lists/`)
+        self.permits = tables.permits[["person_id", "sponsor_id", "issue_date"]]  # sponsors for templates
         self._cached_dates = cached_dates
         self._cache: OrderedDict[dt.date, _ScoredDate] = OrderedDict()
         self._lock = threading.Lock()
@@ -330,70 +366,120 @@ class ScoringEngine:
         permit_types: Sequence[str] | None = None,
         exploration_share: float = _SERVING.exploration_share,
         seed: int | None = None,
+        design_kind: str = _SERVING.exploration_design,
+        redraw_reason: str | None = None,
+        created_by: str | None = None,
     ) -> ListResult:
-        """The top cases for a capacity, with an exploration share drawn at random (seeded) from the rest."""
+        """The committed list for this request: drawn and committed the first time, returned after.
+
+        With `redraw_reason` (an analyst's deliberate re-draw; who may ask is the
+        service's business) a new draw, seeded by `seed` or at random, is
+        committed and supersedes the list in force.
+        """
+        if self.data_dir is None:
+            raise RuntimeError("the engine has no data set directory to commit lists to")
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
         eligible = filter_cases(entry.scored.table, district, permit_types)
+        design = exploration_design(design_kind, exploration_share)
+        scope = list_scope(district, permit_types)
+        found = None
+        if redraw_reason is None:
+            found = find_committed(self.data_dir, date, scope, k, design, self.version)
+        if found is not None:
+            return ListResult(self.list_response(found), found, False)
         seed = secrets.randbits(32) if seed is None else seed
-        draw = draw_inspection_list(eligible, k, exploration_share, seed)
-        rows = draw.rows
-        ids = [str(i) for i in rows.index]
-        why = self._reasons(entry, ids)
-        listed = [
+        draw = draw_inspection_list(eligible, k, design, seed)
+        committed = commit_list(
+            self.data_dir,
+            draw,
+            as_of=date,
+            scope=scope,
+            k=k,
+            model_version=self.version,
+            design=design,
+            seed=seed,
+            redraw_reason=redraw_reason,
+            created_by=created_by,
+            ranked=eligible,
+        )
+        created = committed.seed == seed and committed.created_by == created_by  # else another request won
+        return ListResult(self.list_response(committed), committed, created)
+
+    def committed_list(self, list_id: str) -> CommittedList:
+        """A committed list of the served data set (404 if unknown)."""
+        if self.data_dir is None:
+            raise RuntimeError("the engine has no data set directory with lists")
+        try:
+            return read_list(self.data_dir, list_id)
+        except UnknownListError as error:
+            raise RequestError(str(error), "list_id", 404) from None
+
+    def list_response(self, committed: CommittedList, with_outcomes: bool = False) -> InspectionListResponse:
+        """A committed list in the shape of the /inspection_list answer (reasons when this model drew it)."""
+        listed = committed.listed
+        ids = listed["person_id"].astype(str).tolist()
+        why: list[list[ReasonOut]] = [[] for _ in ids]
+        if committed.model_version == self.version and self.first_date <= committed.as_of <= self.last_date:
+            entry = self._scored_date(committed.as_of)
+            present = entry.scored.rows(ids) >= 0
+            known = [person for person, ok in zip(ids, present, strict=True) if ok]
+            reasons = dict(zip(known, self._reasons(entry, known), strict=True))
+            why = [reasons.get(person, []) for person in ids]
+        rows = [
             ListedCase(
-                list_rank=position + 1,
+                list_rank=int(case["list_rank"]),
                 person_id=person,
-                score=float(score),
-                rank=int(rank),
-                percentile=float(percentile),
-                district=None if pd.isna(district_) else str(district_),
-                permit_type=None if pd.isna(permit) else str(permit),
-                selection=Selection(selection),
-                propensity=float(propensity),
+                score=float(case["score"]),
+                rank=int(case["rank"]),
+                percentile=float(case["percentile"]),
+                district=None if pd.isna(case["district"]) else str(case["district"]),
+                permit_type=None if pd.isna(case["permit_type"]) else str(case["permit_type"]),
+                selection=Selection(case["selection"]),
+                stratum=str(case["stratum"]),
+                propensity=float(case["inclusion_probability"]),
                 reasons=reasons,
             )
-            for position, (
-                person,
-                score,
-                rank,
-                percentile,
-                district_,
-                permit,
-                selection,
-                propensity,
-                reasons,
-            ) in (
-                enumerate(
-                    zip(
-                        ids,
-                        rows["score"],
-                        rows["rank"],
-                        rows["percentile"],
-                        rows["district"],
-                        rows["permit_type"],
-                        rows["selection"],
-                        rows["propensity"],
-                        why,
-                        strict=True,
-                    )
-                )
-            )
+            for person, case, reasons in zip(ids, listed.to_dict("records"), why, strict=True)
         ]
-        response = InspectionListResponse(
-            list_id=str(uuid.uuid4()),
-            as_of=date.isoformat(),
-            model_version=self.version,
-            k=k,
-            filters=ListFilters(district=district, permit_types=list(permit_types or [])),
-            cases_eligible=len(eligible),
-            exploration_share=exploration_share,
-            exploration_seed=seed,
-            n_model=draw.n_model,
-            n_exploration=draw.n_exploration,
-            rows=listed,
+        outcomes = None
+        if with_outcomes and self.data_dir is not None:
+            counts = read_outcomes(self.data_dir, [committed]).iloc[0]
+            outcomes = ListOutcomes(
+                listed=int(counts["listed"]),
+                visited=int(counts["visited"]),
+                found=int(counts["found"]),
+                not_visited=int(counts["not_visited"]),
+            )
+        scope = committed.scope
+        return InspectionListResponse(
+            list_id=committed.list_id,
+            as_of=committed.as_of.isoformat(),
+            model_version=committed.model_version,
+            k=committed.k,
+            filters=ListFilters(
+                district=scope.get("district"), permit_types=list(scope.get("permit_types") or [])
+            ),
+            cases_eligible=committed.n_eligible,
+            exploration_share=float(committed.design.get("share", 0.0)),
+            exploration_seed=committed.seed,
+            n_model=committed.n_model,
+            n_exploration=committed.n_exploration,
+            rows=rows,
+            status=committed.status,
+            exploration_design=committed.design,
+            strata=[StratumOut.model_validate(stratum) for stratum in committed.strata],
+            created_at=committed.created_at,
+            redraw_reason=committed.redraw_reason,
+            replaces=committed.replaces,
+            superseded_by=committed.superseded_by,
+            outcomes=outcomes,
         )
-        return ListResult(response, draw)
+
+    def outcomes_template_csv(self, list_id: str) -> str:
+        """The committed list's outcomes template (`timpora outcomes-template`) as CSV text."""
+        template = outcomes_template(self.committed_list(list_id), self.permits)
+        return str(template.to_csv(index=False))
 
     def options(self) -> ListOptions:
         """The filter choices of the supervisor page."""
@@ -405,5 +491,6 @@ class ScoringEngine:
             default_k=_SERVING.default_k,
             max_k=_SERVING.max_k,
             default_exploration_share=_SERVING.exploration_share,
+            default_exploration_design=_SERVING.exploration_design,
             model_version=self.version,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -48,8 +48,29 @@ PermitTypes = Annotated[
     list[PermitType], Field(max_length=32, description="Only cases on these permit types.")
 ]
 Seed = Annotated[
-    int, Field(ge=0, le=2**32 - 1, description="Seed of the exploration draw; random if omitted.")
+    int,
+    Field(
+        ge=0,
+        le=2**32 - 1,
+        description="Seed of the exploration draw, for an analyst's re-draw only (with redraw_reason).",
+    ),
 ]
+DesignKind = Annotated[
+    Literal["boundary", "uniform"],
+    Field(
+        description="boundary: most draws just below the model's picks plus a thin uniform layer; "
+        "uniform: every draw from all the cases below the model's picks."
+    ),
+]
+RedrawReason = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=500,
+        description="Why an analyst re-draws a committed list (recorded; the earlier list is superseded).",
+    ),
+]
+ListId = Annotated[str, Field(min_length=3, max_length=80, pattern=r"^L-[0-9A-Za-z-]+$")]
 
 
 class CaseStatus(StrEnum):
@@ -130,6 +151,7 @@ class ListedCase(BaseModel):
     district: str | None
     permit_type: str | None
     selection: Selection
+    stratum: str = Field(description="model, boundary or uniform: the stratum the case was drawn from.")
     propensity: float = Field(description="Probability this case was put on the list by this draw.")
     reasons: list[ReasonOut]
 
@@ -139,8 +161,28 @@ class ListFilters(BaseModel):
     permit_types: list[str] = Field(default_factory=list, description="Empty = every permit type.")
 
 
+class StratumOut(BaseModel):
+    """Ranks first..last among the eligible cases, of which `draws` were put on the list at random."""
+
+    name: str = Field(description="model (the model's picks), boundary or uniform.")
+    first_rank: int
+    last_rank: int
+    size: int
+    draws: int
+    probability: float = Field(description="Inclusion probability of each case of the stratum: draws / size.")
+
+
+class ListOutcomes(BaseModel):
+    """What became of a committed list's cases, from the data set's inspections and the list's record."""
+
+    listed: int
+    visited: int = Field(description="Listed cases with a LIST inspection from this list.")
+    found: int = Field(description="Of the visited, those where a violation was found.")
+    not_visited: int = Field(description="Listed cases recorded as not inspected (outcomes template).")
+
+
 class InspectionListResponse(BaseModel):
-    list_id: str
+    list_id: str = Field(description="The committed list: the same request returns the same list.")
     as_of: str
     model_version: str
     k: int
@@ -151,6 +193,18 @@ class InspectionListResponse(BaseModel):
     n_model: int
     n_exploration: int
     rows: list[ListedCase]
+    status: str = Field("committed", description="committed, or superseded by an analyst's re-draw.")
+    exploration_design: dict[str, str | float] = Field(
+        default_factory=dict, description="The design of the exploration draw (models.listing)."
+    )
+    strata: list[StratumOut] = Field(
+        default_factory=list, description="The model's picks, then each stratum."
+    )
+    created_at: str | None = None
+    redraw_reason: str | None = Field(None, description="Set on an analyst's re-draw.")
+    replaces: str | None = Field(None, description="The list a re-draw superseded.")
+    superseded_by: str | None = None
+    outcomes: ListOutcomes | None = Field(None, description="Visits and findings so far (GET /lists/{id}).")
 
 
 class ListOptions(BaseModel):
@@ -163,6 +217,7 @@ class ListOptions(BaseModel):
     default_k: int
     max_k: int
     default_exploration_share: float
+    default_exploration_design: str = "boundary"
     model_version: str
     drift_warning: str | None = Field(
         default=None,

@@ -33,10 +33,11 @@ from features.loading import load_valid_tables
 from serving.access import STATE_KEY, AccessMiddleware
 from serving.audit import AuditLog, default_audit_path, hash_ids
 from serving.engine import RequestError, ScoringEngine
-from serving.keys import ApiKey, default_keys_path
+from serving.keys import ApiKey, Role, default_keys_path
 from serving.paths import data_dir, pinned_version
 from serving.schemas import (
     Capacity,
+    DesignKind,
     District,
     DriftInfo,
     ExplainResponse,
@@ -48,6 +49,7 @@ from serving.schemas import (
     PermitTypes,
     PersonId,
     PersonIds,
+    RedrawReason,
     ScoreResponse,
     Seed,
 )
@@ -75,6 +77,30 @@ def _error(ctx: bentoml.Context, error: RequestError) -> Any:
     return JSONResponse({"error": error.message, "field": error.field}, status_code=error.status)
 
 
+def _request_key(request: Request) -> ApiKey | None:
+    key = getattr(request.state, STATE_KEY, None)
+    return key if isinstance(key, ApiKey) else None
+
+
+def _redraw_refusal(key: ApiKey | None, seed: int | None, reason: str | None) -> RequestError | None:
+    """Why a request may not name a seed or re-draw (None if it may): only an analyst, and with a reason."""
+    if seed is None and reason is None:
+        return None
+    if key is None or key.role != Role.ANALYST:
+        return RequestError(
+            "only an analyst may re-draw a committed list (with redraw_reason, optionally a seed); "
+            "without them the list committed for this request is returned",
+            "seed" if seed is not None else "redraw_reason",
+        )
+    if reason is None or not reason.strip():
+        return RequestError(
+            "a seed re-draws the committed list: give redraw_reason (it is recorded and the earlier "
+            "list is superseded), or leave the seed out to get the committed list",
+            "redraw_reason",
+        )
+    return None
+
+
 @bentoml.service(
     name="timpora-inspection-priority",
     workers=1,  # one copy of the data in memory; LightGBM and numpy use the second core
@@ -92,7 +118,7 @@ class InspectionPriority:
         model, version = load_risk_model(self.tracking, alias=CHAMPION, version=pinned)
         self.alias = None if pinned else CHAMPION
         self.data_dir = data_dir().resolve()
-        self.engine = ScoringEngine(model, version, load_valid_tables(self.data_dir))
+        self.engine = ScoringEngine(model, version, load_valid_tables(self.data_dir), data_dir=self.data_dir)
         self.cases_latest = len(self.engine.scored(self.engine.last_date).table)  # warm the latest date
         self.drift = self._measure_drift()
         self.audit = AuditLog(default_audit_path())
@@ -133,7 +159,9 @@ class InspectionPriority:
         )
 
     def _audit(self, ctx: bentoml.Context, endpoint: str, status: int, **fields: object) -> None:
-        key = _caller(ctx)
+        self._audit_key(_caller(ctx), endpoint, status, **fields)
+
+    def _audit_key(self, key: ApiKey | None, endpoint: str, status: int, **fields: object) -> None:
         self.audit.append(
             {
                 "key_id": key.key_id if key else None,
@@ -205,20 +233,42 @@ class InspectionPriority:
         district: District | None = None,
         permit_types: PermitTypes | None = None,
         exploration_share: ExplorationShare = _SERVING.exploration_share,
+        exploration_design: DesignKind = _SERVING.exploration_design,
         seed: Seed | None = None,
+        redraw_reason: RedrawReason | None = None,
     ) -> InspectionListResponse:
-        """The top cases for a capacity k; an exploration share of the slots is drawn at random from the rest.
+        """The committed list for a capacity k: the top cases, and an exploration share drawn at random.
 
-        Each row says whether the model or the exploration draw chose it, with its
-        selection propensity, so that the outcomes of exploration visits are
-        unbiased labels. The seed is returned and logged: a list can be redrawn.
+        The first request for an as-of date, filters, k, exploration design and
+        model version draws the list and commits it; the same request later
+        returns that list. Each row says whether the model or the exploration
+        draw chose it, with its selection propensity, so the outcomes of the
+        visits are evidence. Only an analyst may re-draw a committed list, with a
+        `redraw_reason` (and optionally a `seed`): it is recorded and the earlier
+        list is superseded, never deleted.
         """
+        key = _caller(ctx)
+        request = {"as_of": as_of, "k": k, "filters": {"district": district, "permit_types": permit_types}}
+        refusal = _redraw_refusal(key, seed, redraw_reason)
+        if refusal is not None:
+            self._audit(ctx, "/inspection_list", refusal.status, **request, error_field=refusal.field)
+            return _error(ctx, refusal)
         try:
-            listed = self.engine.inspection_list(as_of, k, district, permit_types, exploration_share, seed)
+            listed = self.engine.inspection_list(
+                as_of,
+                k,
+                district,
+                permit_types,
+                exploration_share,
+                seed,
+                exploration_design,
+                redraw_reason,
+                created_by=key.label if key else None,
+            )
         except RequestError as error:
             self._audit(ctx, "/inspection_list", error.status, as_of=as_of, k=k, error_field=error.field)
             return _error(ctx, error)
-        result, draw = listed.response, listed.draw
+        result, committed = listed.response, listed.committed
         self._audit(
             ctx,
             "/inspection_list",
@@ -227,18 +277,62 @@ class InspectionPriority:
             k=k,
             n_cases=len(result.rows),
             list_id=result.list_id,
+            committed=listed.created,  # False: the list committed earlier for this request was returned
             ids_sha256=hash_ids(row.person_id for row in result.rows),
             filters={"district": district, "permit_types": list(permit_types or [])},
             exploration={
-                "share": exploration_share,
-                "seed": draw.seed,
-                "n_model": draw.n_model,
-                "n_drawn": draw.n_exploration,
-                "pool_size": draw.pool_size,
-                "drawn_ranks": draw.drawn_ranks,
+                **committed.design,
+                "seed": committed.seed,
+                "n_model": committed.n_model,
+                "n_drawn": committed.n_exploration,
+                "pool_size": committed.n_eligible - committed.n_model if committed.n_exploration else 0,
+                "strata": [
+                    {name: stratum[name] for name in ("name", "first_rank", "last_rank", "draws")}
+                    for stratum in committed.strata
+                ],
             },
+            redraw=(
+                {"reason": committed.redraw_reason, "replaces": committed.replaces}
+                if listed.created and committed.redraw_reason
+                else None
+            ),
         )
         return result
+
+    @web.get("/lists/{list_id}")
+    def list_detail(self, list_id: str, request: Request) -> Any:
+        """A committed list in the shape of the /inspection_list answer, with its status and outcomes."""
+        key = _request_key(request)
+        try:
+            result = self.engine.list_response(self.engine.committed_list(list_id), with_outcomes=True)
+        except RequestError as error:
+            self._audit_key(key, "/lists", error.status, list_id=list_id[:80], error_field=error.field)
+            return JSONResponse({"error": error.message, "field": error.field}, status_code=error.status)
+        self._audit_key(
+            key,
+            "/lists",
+            200,
+            as_of=result.as_of,
+            list_id=result.list_id,
+            n_cases=len(result.rows),
+            ids_sha256=hash_ids(row.person_id for row in result.rows),
+        )
+        return result
+
+    @web.get("/lists/{list_id}/outcomes_template")
+    def list_outcomes_template(self, list_id: str, request: Request) -> Response:
+        """The list's cases as an inspections file to fill in and ingest (`timpora outcomes-template`)."""
+        key = _request_key(request)
+        try:
+            text = self.engine.outcomes_template_csv(list_id)
+        except RequestError as error:
+            self._audit_key(
+                key, "/lists/template", error.status, list_id=list_id[:80], error_field=error.field
+            )
+            return JSONResponse({"error": error.message, "field": error.field}, status_code=error.status)
+        self._audit_key(key, "/lists/template", 200, list_id=list_id)
+        disposition = f'attachment; filename="outcomes-{list_id}.csv"'
+        return Response(text, media_type="text/csv", headers={"Content-Disposition": disposition})
 
     @web.get("/list_options")
     def list_options(self) -> ListOptions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,9 +38,11 @@ ALLOWED = {
 }
 
 
-def call(service: LiveService, path: str, body: object = None, role: str | None = "analyst", **kw: object):
+def call(
+    service: LiveService, path: str, body: object = None, role: str | None = "analyst", **kw: object
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {service.keys[role]}"} if role else {}
-    method = ENDPOINTS.get(path, ("POST", None))[0]
+    method = "GET" if path.startswith("/lists/") else ENDPOINTS.get(path, ("POST", None))[0]
     if method == "GET":
         return httpx.get(service.url + path, headers=headers, timeout=60)
     return httpx.post(service.url + path, json=body, headers=headers, timeout=60, **kw)  # type: ignore[arg-type]
@@ -170,30 +173,36 @@ def test_explain_unknown_person_is_404_naming_the_field(live_service: LiveServic
     assert response.json()["field"] == "person_id" and "NOBODY" in response.json()["error"]
 
 
-def test_inspection_list_mixes_model_picks_and_a_seeded_exploration_draw(
-    live_service: LiveService, ranked
-) -> None:  # type: ignore[no-untyped-def]
-    body = {"k": 50, "exploration_share": 0.2, "seed": 12345}
+def test_inspection_list_mixes_model_picks_and_boundary_exploration_draws(
+    live_service: LiveService, ranked: pd.DataFrame
+) -> None:
+    body = {"k": 50, "exploration_share": 0.2}
     first = InspectionListResponse.model_validate(
         call(live_service, "/inspection_list", body, "supervisor").json()
     )
     again = InspectionListResponse.model_validate(
-        call(live_service, "/inspection_list", body, "supervisor").json()
+        call(live_service, "/inspection_list", body, "analyst").json()
     )
     assert (first.n_model, first.n_exploration) == (40, 10)
-    assert [r.person_id for r in first.rows] == [r.person_id for r in again.rows]  # same seed, same list
-    assert first.list_id != again.list_id
+    assert again.list_id == first.list_id and again.exploration_seed == first.exploration_seed  # committed
+    assert [r.person_id for r in first.rows] == [r.person_id for r in again.rows]
+    assert first.status == "committed" and first.exploration_design["kind"] == "boundary"
+    assert re.fullmatch(r"L-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}", first.list_id)
     model_rows = first.rows[:40]
     assert [r.rank for r in model_rows] == list(range(1, 41))
     assert all(r.selection.value == "MODEL" and r.propensity == 1.0 for r in model_rows)
-    explore = first.rows[40:]
-    assert all(r.selection.value == "EXPLORATION" and r.rank > 40 for r in explore)
-    assert all(r.propensity == pytest.approx(10 / (first.cases_eligible - 40)) for r in explore)
+    strata = {s.name: s for s in first.strata}
+    assert (strata["boundary"].first_rank, strata["boundary"].last_rank) == (41, 200)
+    assert strata["boundary"].draws + strata["uniform"].draws == 10
+    for row in first.rows[40:]:
+        assert row.selection.value == "EXPLORATION" and row.rank > 40
+        assert row.propensity == pytest.approx(strata[row.stratum].probability)
     assert all(r.reasons for r in first.rows if r.score > 0.05)
-    unseeded = call(
-        live_service, "/inspection_list", {"k": 50, "exploration_share": 0.2}, "supervisor"
-    ).json()
-    assert isinstance(unseeded["exploration_seed"], int)
+    uniform = InspectionListResponse.model_validate(
+        call(live_service, "/inspection_list", {**body, "exploration_design": "uniform"}, "supervisor").json()
+    )
+    assert uniform.list_id != first.list_id and [s.name for s in uniform.strata] == ["model", "uniform"]
+    assert all(r.propensity == pytest.approx(10 / (uniform.cases_eligible - 40)) for r in uniform.rows[40:])
 
 
 def test_inspection_list_filters_by_district_and_permit_type(live_service: LiveService, ranked) -> None:  # type: ignore[no-untyped-def]
@@ -318,7 +327,7 @@ def test_audit_log_records_every_scoring_call_without_readable_ids(live_service:
     ids = [some_case(ranked, i) for i in range(7)]
     call(live_service, "/score", {"person_ids": ids}, role="system")
     call(live_service, "/explain", {"person_id": ids[0]}, role="supervisor")
-    listing = call(live_service, "/inspection_list", {"k": 10, "seed": 7}, role="supervisor").json()
+    listing = call(live_service, "/inspection_list", {"k": 10}, role="supervisor").json()
     new = records()[before:]
     assert [r["endpoint"] for r in new] == ["/score", "/explain", "/inspection_list"]
     assert [r["role"] for r in new] == ["system", "supervisor", "supervisor"]
@@ -327,7 +336,8 @@ def test_audit_log_records_every_scoring_call_without_readable_ids(live_service:
     assert new[0]["n_requested"] == 7 and new[0]["n_cases"] == 7
     assert new[2]["list_id"] == listing["list_id"]
     exploration = new[2]["exploration"]
-    assert isinstance(exploration, dict) and exploration["seed"] == 7 and exploration["n_drawn"] == 1
+    assert isinstance(exploration, dict) and exploration["seed"] == listing["exploration_seed"]
+    assert exploration["n_drawn"] == 1 and exploration["kind"] == "boundary"
     text = live_service.audit_path.read_text()
     assert not any(person in text for person in ids)  # counts and hashes only
 
@@ -342,3 +352,58 @@ def test_timpora_audit_tail_shows_the_calls(live_service: LiveService) -> None:
         check=True,
     )
     assert "/score" in out.stdout or "/inspection_list" in out.stdout
+
+
+# Committed lists: one list per request, re-drawn only by an analyst with a reason, with their outcomes.
+
+
+def test_a_seed_is_refused_unless_an_analyst_redraws_with_a_reason(live_service: LiveService) -> None:
+    refused = [
+        ("supervisor", {"k": 12, "seed": 3}, "seed"),
+        ("supervisor", {"k": 12, "seed": 3, "redraw_reason": "want another list"}, "seed"),
+        ("supervisor", {"k": 12, "redraw_reason": "want another list"}, "redraw_reason"),
+        ("analyst", {"k": 12, "seed": 3}, "redraw_reason"),
+    ]
+    for role, body, field in refused:
+        response = call(live_service, "/inspection_list", body, role)
+        assert response.status_code == 400, (role, body, response.text)
+        assert response.json()["field"] == field and "re-draw" in response.json()["error"]
+
+
+def test_an_analyst_redraw_supersedes_the_list_and_is_recorded(live_service: LiveService) -> None:
+    body = {"k": 37, "exploration_share": 0.3}
+    first = call(live_service, "/inspection_list", body, "supervisor").json()
+    reason = "team reassigned to the port this week"
+    redrawn = call(live_service, "/inspection_list", {**body, "seed": 99, "redraw_reason": reason}, "analyst")
+    assert redrawn.status_code == 200, redrawn.text
+    second = InspectionListResponse.model_validate(redrawn.json())
+    assert second.list_id == first["list_id"] + "-r1" and second.replaces == first["list_id"]
+    assert second.exploration_seed == 99 and second.redraw_reason == reason
+    old = call(live_service, f"/lists/{first['list_id']}", role="supervisor").json()
+    assert old["status"] == "superseded" and old["superseded_by"] == second.list_id
+    current = call(live_service, "/inspection_list", body, "supervisor").json()
+    assert current["list_id"] == second.list_id  # the request now returns the re-drawn list
+    records = [json.loads(line) for line in live_service.audit_path.read_text().splitlines() if line]
+    [audit] = [r for r in records if r.get("list_id") == second.list_id and r.get("redraw")]
+    assert audit["redraw"] == {"reason": reason, "replaces": first["list_id"]} and audit["role"] == "analyst"
+
+
+def test_a_committed_list_is_shown_with_its_outcomes_and_template(live_service: LiveService) -> None:
+    listed = call(live_service, "/inspection_list", {"k": 8}, "supervisor").json()
+    path = f"/lists/{listed['list_id']}"
+    shown = call(live_service, path, role="supervisor")
+    assert shown.status_code == 200, shown.text
+    result = InspectionListResponse.model_validate(shown.json())
+    assert [r.person_id for r in result.rows] == [r["person_id"] for r in listed["rows"]]
+    assert result.outcomes is not None and result.outcomes.listed == 8
+    assert (result.outcomes.visited, result.outcomes.found, result.outcomes.not_visited) == (0, 0, 0)
+    assert call(live_service, path, role="system").status_code == 403
+    assert httpx.get(live_service.url + path, timeout=30).status_code == 401
+    missing = call(live_service, "/lists/L-2020-01-01-00000000", role="analyst")
+    assert missing.status_code == 404 and missing.json()["field"] == "list_id"
+    template = call(live_service, path + "/outcomes_template", role="supervisor")
+    assert template.status_code == 200 and template.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(template.text.splitlines()))
+    assert [r["person_id"] for r in rows] == [r.person_id for r in result.rows]
+    assert {r["trigger"] for r in rows} == {"LIST"} and {r["list_id"] for r in rows} == {result.list_id}
+    assert [float(r["selection_propensity"]) for r in rows] == [r.propensity for r in result.rows]

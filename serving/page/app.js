@@ -36,6 +36,14 @@ const TEXT = {
     driftWarning: "Peringatan: kasus yang dinilai sekarang berbeda dari kasus yang dipakai melatih model. "
       + "Skor bisa kurang andal sampai model dilatih ulang dengan data terbaru.",
     driftDetail: "Rincian teknis (bahasa Inggris)",
+    explorationDesign: "Rancangan eksplorasi", designBoundary: "Dekat batas daftar", designUniform: "Seragam",
+    downloadTemplate: "Unduh templat hasil", status: "Status", committed: "tetap", superseded: "diganti",
+    ranks: (first, last) => `peringkat ${first}–${last}`,
+    explorationSentence: (drawn, total, where) =>
+      `${drawn} dari ${total} kasus ini diambil secara acak ${where} agar model dapat diperiksa; `
+      + "periksa kasus-kasus itu seperti kasus lainnya.",
+    fromOne: (ranks) => `dari ${ranks}`,
+    fromMany: (parts) => `(${parts.map(([n, ranks]) => `${n} dari ${ranks}`).join(", ")})`,
   },
   en: {
     title: "Timpora — inspection list",
@@ -66,6 +74,15 @@ const TEXT = {
     driftWarning: "Warning: the cases scored now differ from the cases the model was trained on. "
       + "Scores may be less reliable until the model is retrained on recent data.",
     driftDetail: "Technical detail",
+    explorationDesign: "Exploration design", designBoundary: "Near the cut-off", designUniform: "Uniform",
+    downloadTemplate: "Download outcomes template", status: "Status", committed: "committed",
+    superseded: "superseded",
+    ranks: (first, last) => `ranks ${first}-${last}`,
+    explorationSentence: (drawn, total, where) =>
+      `${drawn} of these ${total} cases were drawn at random ${where} so that the model can be checked; `
+      + "inspect them like the others.",
+    fromOne: (ranks) => `from ${ranks}`,
+    fromMany: (parts) => `(${parts.map(([n, ranks]) => `${n} from ${ranks}`).join(", ")})`,
   },
 };
 
@@ -239,10 +256,11 @@ function signOut() {
   renderDrift();
   $("list-table").tBodies[0].replaceChildren();
   $("list-meta").textContent = "";
+  $("exploration-note").hidden = true;
   $("list-empty").hidden = false;
   $("list-empty").dataset.i18n = "noList";
   $("list-empty").textContent = t("noList");
-  for (const id of ["download-csv", "print"]) $(id).disabled = true;
+  for (const id of ["download-csv", "download-template", "print"]) $(id).disabled = true;
   $("workspace").hidden = true;
   $("sign-out").hidden = true;
   $("login").hidden = false;
@@ -281,6 +299,8 @@ function fillFilters(options) {
   if (!k.value) k.value = String(options.default_k);
   const share = $("exploration-share");
   if (!share.value) share.value = String(options.default_exploration_share);
+  const design = $("exploration-design");
+  if (!design.dataset.chosen) design.value = options.default_exploration_design || "boundary";
 
   const district = $("district");
   const chosen = district.value;
@@ -306,6 +326,7 @@ function listRequest() {
   const permits = [...$("permit-options").querySelectorAll("input:checked")].map((box) => box.value);
   if (permits.length) body.permit_types = permits;
   body.exploration_share = Number($("exploration-share").value);
+  body.exploration_design = $("exploration-design").value;
   return body;
 }
 
@@ -335,8 +356,12 @@ function renderList() {
     `${t("permitTypes")}: ${permits.length ? permits.join(", ") : t("allDistricts")}`,
     `${t("eligible")}: ${fmtInt(list.cases_eligible)}`,
     `${t("split")}: ${fmtInt(list.n_model)} / ${fmtInt(list.n_exploration)}`,
+    `${t("status")}: ${t(list.status || "committed")}`,
   ];
   $("list-meta").textContent = meta.join(" · ");
+  const note = $("exploration-note");
+  note.textContent = explorationSentence(list);
+  note.hidden = !note.textContent;
   const rows = list.rows.map((row) => {
     const open = el("button", { type: "button", className: "link", text: row.person_id });
     open.setAttribute("aria-label", `${t("openCase")} ${row.person_id}`);
@@ -368,7 +393,20 @@ function renderList() {
   empty.dataset.i18n = "emptyList";
   empty.textContent = t("emptyList");
   $("download-csv").disabled = rows.length === 0;
+  $("download-template").disabled = rows.length === 0;
   $("print").disabled = false;
+}
+
+/** "5 of these 50 cases were drawn at random from ranks 46-200 ...", from the list's strata. */
+function explorationSentence(list) {
+  const drawn = (list.strata || []).filter((s) => s.name !== "model" && s.draws > 0);
+  if (!drawn.length || !list.n_exploration) return "";
+  const text = TEXT[state.lang];
+  const ranks = (s) => text.ranks(fmtInt(s.first_rank), fmtInt(s.last_rank));
+  const where = drawn.length === 1
+    ? text.fromOne(ranks(drawn[0]))
+    : text.fromMany(drawn.map((s) => [fmtInt(s.draws), ranks(s)]));
+  return text.explorationSentence(fmtInt(list.n_exploration), fmtInt(list.rows.length), where);
 }
 
 // -- the case panel ------------------------------------------------------------------------------
@@ -478,17 +516,44 @@ function listCsv(list) {
   return lines.join("\r\n") + "\r\n";
 }
 
-function downloadCsv() {
-  const list = state.list;
-  if (!list) return;
-  const blob = new Blob([listCsv(list)], { type: "text/csv;charset=utf-8" });
+function saveBlob(blob, name) {
   const url = URL.createObjectURL(blob);
-  const link = el("a", { href: url, download: `timpora-list-${list.as_of}-${list.list_id.slice(0, 8)}.csv` });
+  const link = el("a", { href: url, download: name });
   link.hidden = true;
   document.body.append(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 0);
+}
+
+function downloadCsv() {
+  const list = state.list;
+  if (!list) return;
+  const blob = new Blob([listCsv(list)], { type: "text/csv;charset=utf-8" });
+  saveBlob(blob, `timpora-list-${list.as_of}-${list.list_id.slice(0, 8)}.csv`);
+}
+
+/** The committed list as an inspections file to fill in and ingest (`timpora outcomes-template`). */
+async function downloadTemplate() {
+  const list = state.list;
+  if (!list) return;
+  clearMessage();
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(KEY_STORE) || ""}` };
+  setLoading(1);
+  try {
+    let response;
+    try {
+      response = await fetch(`/lists/${encodeURIComponent(list.list_id)}/outcomes_template`, { headers, cache: "no-store" });
+    } catch (err) {
+      throw new ApiError(0, { error: String(err.message || err) });
+    }
+    if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
+    saveBlob(await response.blob(), `outcomes-${list.list_id}.csv`);
+  } catch (err) {
+    reportError(err);
+  } finally {
+    setLoading(-1);
+  }
 }
 
 // -- wiring --------------------------------------------------------------------------------------
@@ -499,6 +564,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("lang-toggle").addEventListener("click", toggleLanguage);
   $("filters").addEventListener("submit", loadList);
   $("download-csv").addEventListener("click", downloadCsv);
+  $("download-template").addEventListener("click", downloadTemplate);
+  $("exploration-design").addEventListener("change", (event) => { event.target.dataset.chosen = "1"; });
   $("print").addEventListener("click", () => window.print());
   $("case-close").addEventListener("click", closeCase);
   $("case-panel").addEventListener("close", () => {
