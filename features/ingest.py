@@ -36,6 +36,13 @@ Decisions beyond the issue's text:
 - A dry run makes the same checks and writes nothing at all: no table, no lock
   file, no log line (its record is returned, with the table's hash after equal
   to before). It waits on the lock only if the lock file exists.
+- Inspections with trigger `LIST` must match their committed list
+  (`features.lists.check_list_rows`: list in force, person listed, same
+  propensity); a mismatch is refused like any other error. A file with a
+  `visited` column is an outcomes template (`timpora outcomes-template`): its
+  visited rows are the inspections (template-only columns dropped), its
+  unvisited rows are recorded on their list, after the table, under the same
+  lock, counted in the log line (`not_visited_recorded`), never in the table.
 - The log holds accepted ingests, including re-ingests that add nothing (the
   table file is then left untouched). Rejections change nothing and are not
   logged. The line is appended after the table is in place, so it never claims

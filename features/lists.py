@@ -531,9 +531,8 @@ def _append_not_visited(data_dir: Path, frame: pd.DataFrame, source: str | None)
     added = 0
     for list_id, group in entries.groupby("list_id", sort=True):
         held = states.get(str(list_id), _State()).not_visited
-        new = group[
-            [held.get(p, (None,))[0] != r for p, r in zip(group["person_id"], group["reason"], strict=True)]
-        ]
+        recorded = group["person_id"].map({person: entry[0] for person, entry in held.items()})
+        new = group[recorded.isna().to_numpy() | (recorded != group["reason"]).to_numpy(dtype=bool)]
         if len(new):
             event = {
                 "event": "not_visited",
@@ -643,9 +642,9 @@ def list_outcomes(lists: Sequence[CommittedList], inspections: pd.DataFrame | No
     """Per list: listed, visited (LIST inspections), found (of them, a violation), not visited (recorded)."""
     if inspections is not None and "list_id" in inspections and len(inspections):
         rows = inspections[(inspections["trigger"] == "LIST").fillna(False).to_numpy(dtype=bool)]
-        found = rows["violation_found"].fillna(False).astype(bool)
-        grouped = rows.assign(found=found).groupby("list_id")
-        visited, found_by = grouped["person_id"].nunique(), grouped["found"].sum()
+        found = rows["violation_found"].fillna(False).to_numpy(dtype=bool)
+        visited = rows.groupby("list_id")["person_id"].nunique()
+        found_by = rows[found].groupby("list_id")["person_id"].nunique()  # persons, not inspections
     else:
         visited = found_by = pd.Series(dtype=int)
     out = []
