@@ -410,6 +410,7 @@ def test_register_promote_and_roll_back(config: TrackingConfig, runs: tuple[str,
     assert table["gates"].tolist() == ["passed", "passed"]
     assert table[f"model/{M}"].tolist() == [0.36, 0.30]
     assert table["previous_champion"].tolist() == ["1", ""]
+    assert table["vs_champion"].tolist() == ["+0.050 [+0.030, +0.070] (off-policy)", ""]
     assert isinstance(table["created"].dtype, pd.DatetimeTZDtype)
 
 

@@ -496,20 +496,17 @@ def rollback() -> None:
 
 @app.command()
 def models() -> None:
-    """List registered model versions, their aliases and headline metrics."""
+    """List registered model versions, their aliases, flags and the deciding evidence (precision at the
+    operational capacity: estimate [95% interval] (source)); every metric is in the MLflow run."""
     from training.registry import list_versions
 
     table = list_versions(_tracking())
     if table.empty:
         console.print("No registered models yet: run `timpora train DIR`.")
         return
-    main_k = SETTINGS.training.main_capacity
     shown = table.assign(created=table["created"].astype(str).str[:16])
-    columns = ["version", "aliases", "created", "gates", "bias_flags"] + [
-        c
-        for c in (f"{s}/precision@{main_k}" for s in ("model", "champion", "office_rule", "random"))
-        if c in shown
-    ]
+    evidence = ["vs_random", "vs_office_rule", "vs_champion"]
+    columns = ["version", "aliases", "created", "bias_flags"] + [c for c in evidence if c in shown]
     console.print(
         shown[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"),
         highlight=False,

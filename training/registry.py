@@ -342,6 +342,9 @@ _LIST_COLUMNS = [
     "previous_champion",
     "forced_reason",
     "rolled_back_from",
+    "vs_random",
+    "vs_office_rule",
+    "vs_champion",
 ]
 
 
@@ -374,12 +377,36 @@ def list_versions(config: TrackingConfig) -> pd.DataFrame:
                 "previous_champion": tags.get(PREVIOUS_CHAMPION_TAG, ""),
                 "forced_reason": tags.get(FORCED_REASON_TAG, ""),
                 "rolled_back_from": tags.get(ROLLED_BACK_FROM_TAG, ""),
+                **_evidence_columns(tags),
                 **_summary(tags.get(METRICS_TAG)),
             }
         )
     if not rows:
         return pd.DataFrame(columns=_LIST_COLUMNS)
     return pd.DataFrame(rows).sort_values("version", ascending=False, ignore_index=True)
+
+
+def _short(evidence: Evidence) -> str:
+    if math.isnan(evidence.estimate):
+        return "no evidence"
+    where = "labelled, biased" if evidence.biased else evidence.source
+    enough = "" if evidence.sufficient else ", insufficient"
+    return f"{evidence.estimate:+.3f} [{evidence.low:+.3f}, {evidence.high:+.3f}] ({where}{enough})"
+
+
+def _evidence_columns(tags: Mapping[str, str]) -> dict[str, str]:
+    """The deciding evidence recorded on a version, one readable column per comparison."""
+    out = {"vs_random": "", "vs_office_rule": "", "vs_champion": ""}
+    if text := tags.get(DECISION_TAG):
+        for evidence in Decision.from_json(text).evidence:
+            column = {"model - random": "vs_random", "model - office rule": "vs_office_rule"}.get(
+                evidence.comparison
+            )
+            if column:
+                out[column] = _short(evidence)
+    if text := tags.get(VERSUS_CHAMPION_TAG):
+        out["vs_champion"] = _short(Evidence.from_dict(json.loads(text)))
+    return out
 
 
 @dataclass(frozen=True)
