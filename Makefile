@@ -11,7 +11,7 @@ PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test lint format typecheck pytest bench clean
+.PHONY: help install browser run test lint format typecheck pytest bench study clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ pytest: install ## The test suite (slow end-to-end tests included); fails if no 
 
 bench: install ## Benchmarks (wall time, peak memory); results in bench/results/
 	$(BIN)/python bench/run_all.py
+
+study: install ## Closed-loop study (12 months, 3 seeds, 5 policies; tens of minutes); results in bench/results/loop/
+	nice -n 10 $(BIN)/python bench/study_loop.py $(STUDY_ARGS)
 
 clean: ## Remove generated data and the virtual environment
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -570,7 +570,8 @@ def paired_differences(per_seed: pd.DataFrame, metrics: Sequence[str] = METRICS)
                         "per_seed": " ".join(f"{v:+.2f}" for v in diff),
                     }
                 )
-    return pd.DataFrame(rows)
+    columns = ["a", "b", "metric", "difference", "low", "high", "seeds", "per_seed"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
