@@ -206,6 +206,15 @@ def _metadata(data_dir: Path) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: (r["created_at"], r["list_id"]))
 
 
+def _record(data_dir: Path, list_id: str) -> dict[str, Any] | None:
+    """One list's metadata, or None if there is no such list."""
+    path = lists_dir(data_dir) / f"{list_id}.json"
+    if not list_id.startswith("L-") or "/" in list_id or not path.is_file():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return record
+
+
 def _events(data_dir: Path) -> list[dict[str, Any]]:
     path = lists_dir(data_dir) / EVENTS_FILE
     if not path.exists():
@@ -298,12 +307,11 @@ def _build(data_dir: Path, record: dict[str, Any], state: _State | None) -> Comm
 def read_list(data_dir: Path, list_id: str) -> CommittedList:
     """One committed list (superseded or not); `UnknownListError` if the data set has none by that id."""
     data_dir = Path(data_dir)
-    path = lists_dir(data_dir) / f"{list_id}.json"
-    if not list_id.startswith("L-") or "/" in list_id or not path.is_file():
-        raise UnknownListError(list_id, data_dir)
     with _lock(data_dir, exclusive=False):
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = _record(data_dir, list_id)
         state = _states(_events(data_dir)).get(list_id)
+    if record is None:
+        raise UnknownListError(list_id, data_dir)
     return _build(data_dir, record, state)
 
 
@@ -332,13 +340,21 @@ def find_committed(
     data_dir = Path(data_dir)
     key = list_key(as_of, scope, k, design, model_version)
     with _lock(data_dir, exclusive=False):
-        record, state = _current(data_dir, key)
+        record, state = _current(data_dir, key, as_of)
     return None if record is None else _build(data_dir, record, state)
 
 
-def _current(data_dir: Path, key: str) -> tuple[dict[str, Any] | None, _State | None]:
+def _current(data_dir: Path, key: str, as_of: dt.date) -> tuple[dict[str, Any] | None, _State | None]:
+    """The list in force for a key: only the files named after the key are read (its re-draws too)."""
+    folder = lists_dir(data_dir)
+    if not folder.is_dir():
+        return None, None
+    named = folder.glob(f"{_base_id(as_of, key)}*.json")
+    records = sorted(
+        (json.loads(p.read_text(encoding="utf-8")) for p in named), key=lambda r: r["created_at"]
+    )
     states = _states(_events(data_dir))
-    for record in reversed(_metadata(data_dir)):
+    for record in reversed(records):
         state = states.get(record["list_id"])
         if record["key"] == key and _status(record, state) == COMMITTED:
             return record, state
@@ -385,10 +401,11 @@ def commit_list(
     cases = list_cases(draw, ranked)
     folder = lists_dir(data_dir)
     with _lock(data_dir, exclusive=True):
-        current, state = _current(data_dir, key)
+        current, state = _current(data_dir, key, as_of)
         if current is not None and redraw_reason is None:
             return _build(data_dir, current, state)
-        taken = {p.name.removesuffix(".json") for p in folder.glob("L-*.json")} if folder.is_dir() else set()
+        pattern = f"{_base_id(as_of, key)}*.json"
+        taken = {p.name.removesuffix(".json") for p in folder.glob(pattern)} if folder.is_dir() else set()
         list_id = _new_id(as_of, key, taken)
         record = {
             "format_version": FORMAT_VERSION,
@@ -450,8 +467,12 @@ def list_cases(draw: Draw, ranked: pd.DataFrame | None = None) -> pd.DataFrame:
     return cases[list(CASE_COLUMNS)]
 
 
+def _base_id(as_of: dt.date, key: str) -> str:
+    return f"L-{as_of.isoformat()}-{key[:8]}"
+
+
 def _new_id(as_of: dt.date, key: str, taken: set[str]) -> str:
-    base = f"L-{as_of.isoformat()}-{key[:8]}"
+    base = _base_id(as_of, key)
     if base not in taken:
         return base
     n = 1
@@ -582,7 +603,8 @@ def _check_list_rows(data_dir: Path, inspections: pd.DataFrame) -> list[Issue]:
     if len(missing):
         issues.append(row_issue(table, "list_id", "missing_list_id", "LIST row without a list_id", missing))
     data_dir = Path(data_dir)
-    records = {r["list_id"]: r for r in _metadata(data_dir)}
+    named_ids = {str(i) for i in pd.unique(ids[is_list & ~pd.isna(ids)])}
+    records = {i: r for i in named_ids if (r := _record(data_dir, i)) is not None}
     states = _states(_events(data_dir))
     named = is_list & ~pd.isna(ids)
     unknown, superseded, not_listed, mismatch = [], [], [], []
