@@ -249,3 +249,13 @@ def test_the_outcomes_template_prefills_every_listed_case(tmp_path: Path) -> Non
     assert np.allclose(template["selection_propensity"], committed.listed["inclusion_probability"])
     assert template[["inspection_date", "violation_found", "visited"]].isna().all().all()
     assert outcomes_template(committed, permits).equals(template)  # deterministic
+
+
+def test_concurrent_requests_for_one_key_commit_one_list(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        committed = list(pool.map(lambda seed: commit(tmp_path, seed=seed), range(8)))
+    assert len({c.list_id for c in committed}) == 1 and len({c.seed for c in committed}) == 1
+    assert len(list((tmp_path / LISTS_DIR).glob("L-*.json"))) == 1
+    assert not list((tmp_path / LISTS_DIR).glob(".tmp-*"))  # no temporary file left behind
