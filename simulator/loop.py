@@ -33,9 +33,10 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ from simulator.selection import Picks
 from simulator.world import WorldConfig
 from timpora.config import SETTINGS
 from training.baselines import office_rule_scores
+from training.fit import FitConfig
 from training.registry import NoModelError, load_risk_model
 from training.retrain import RetrainOutcome, retrain
 from training.tracking import TrackingConfig
@@ -110,6 +112,8 @@ class LoopConfig:
     keep_tips: bool = True
     false_tip_nationality: str | None = None
     objective: ObjectiveChoice = "binary"  # the model configuration, chosen once for every retrain
+    fit: FitConfig | None = None  # LightGBM settings of the first model; later retrains reuse its rounds
+    workers: int = 1  # seeds run in parallel processes (each seed is independent)
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.policies if p not in POLICIES]
@@ -410,19 +414,35 @@ def run_policy(world: LoopWorld, config: LoopConfig, policy: str, seed: int, k: 
     tracking = _tracking(root)
     horizon = SETTINGS.training.horizon_days
     k_op = HORIZON_MONTHS * k
-    options = lambda cutoff: TrainOptions(objective=config.objective, cutoff=cutoff)  # noqa: E731
+    fit = config.fit or FitConfig()
+    options = lambda cutoff: TrainOptions(objective=config.objective, cutoff=cutoff, fit=fit)  # noqa: E731
     run = PolicyRun(policy, seed)
     if policy in MODEL_POLICIES:
+        # Not registered (thin evidence): the office rule is used until a retrain registers one.
         first = retrain(data, tracking, options(world.start - dt.timedelta(days=horizon)))
-        if first.training.version is None or _champion(tracking) is None:
-            raise RuntimeError(
-                f"{policy}: the first model was not registered: {first.training.gate_failures}"
+        # The configuration is chosen once: later retrains fit the first model's number of rounds.
+        rounds = int(first.training.result.model.info.get("best_iteration") or 0)
+        if rounds > 0:
+            fit = replace(fit, max_rounds=rounds, early_stopping_rounds=rounds)
+        run.decisions.append(
+            {"seed": seed, "policy": policy, "month": 0, "decided_as_of": world.start.isoformat()}
+            | _decision(
+                first,
+                None,
+                build_timeline(load_valid_tables(data)),
+                state_truth_frame(world, state),
+                world.start,
+                k_op,
+                horizon,
             )
+        )
     frames = []
+    timeline: Timeline | None = None  # of the data as it is now (rebuilt after each write)
     for m, month in enumerate(world.months):
         as_of = to_date(month[0])
         list_seed = seed * 1000 + m  # the same for every policy of the seed
-        timeline = build_timeline(load_valid_tables(data))
+        if timeline is None:
+            timeline = build_timeline(load_valid_tables(data))
         chosen = choose(world, config, policy, timeline, data, tracking, as_of, k, list_seed)
         done, list_ids = _month(world, state, chosen, month, config.keep_tips)
         frame = _month_frame(world, done, list_ids, f"{policy}-{seed}-{m:02d}")
@@ -432,6 +452,7 @@ def run_policy(world: LoopWorld, config: LoopConfig, policy: str, seed: int, k: 
         if not result.ok or not result.written:
             raise RuntimeError(f"ingest refused month {m + 1} of {policy}:\n{result.report.render()}")
         _write_world(world, state, data, first=False)  # the month's removals reach the records
+        timeline = None
         frames.append(frame.assign(month=m + 1))
         row: dict[str, Any] = {
             "seed": seed,
@@ -600,8 +621,11 @@ class LoopResult:
 
 def run_seed(
     config: LoopConfig, seed: int, out: Path, progress: Callable[[str], None] | None = None
-) -> tuple[list[PolicyRun], pd.DataFrame]:
-    """Every policy on one world; then the final models compared on the same date and cases."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every policy on one world; then the final models compared on the same date and cases.
+
+    Returns (months, decisions, final models) of this seed.
+    """
     horizon = SETTINGS.training.horizon_days
     world = prepare_loop_world(config.world(seed), config.months, horizon)
     k = config.capacity or max(1, round(world.office_per_month()))
@@ -610,7 +634,16 @@ def run_seed(
         if progress:
             progress(f"seed {seed}: {policy} ({config.months} months, {k} inspections a month)")
         runs.append(run_policy(world, config, policy, seed, k, out))
-    return runs, _final_models(world, runs, seed, HORIZON_MONTHS * k, out, horizon)
+    finals = _final_models(world, runs, seed, HORIZON_MONTHS * k, out, horizon)
+    months = pd.DataFrame([row for run in runs for row in run.months])
+    decisions = pd.DataFrame([row for run in runs for row in run.decisions])
+    return months, decisions, finals
+
+
+def _seed_job(config: LoopConfig, seed: int, out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return run_seed(
+        config, seed, out, lambda text: print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+    )
 
 
 def _final_models(
@@ -659,22 +692,24 @@ def run_loop(config: LoopConfig, out: Path, progress: Callable[[str], None] | No
     """Every policy on the world of every seed; results written to `out` (CSVs and a plot)."""
     out = out.resolve()  # MLflow needs absolute artifact paths
     out.mkdir(parents=True, exist_ok=True)
-    runs: list[PolicyRun] = []
-    finals = []
-    for seed in config.seeds:
-        seed_runs, seed_finals = run_seed(config, seed, out, progress)
-        runs += seed_runs
-        finals.append(seed_finals)
-    months = pd.DataFrame([row for run in runs for row in run.months])
+    if config.workers > 1 and len(config.seeds) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(config.workers, len(config.seeds))) as pool:
+            parts = list(
+                pool.map(_seed_job, [config] * len(config.seeds), config.seeds, [out] * len(config.seeds))
+            )
+    else:
+        parts = [run_seed(config, seed, out, progress) for seed in config.seeds]
+    months = pd.concat([p[0] for p in parts], ignore_index=True)
     per_seed = totals(months)
-    decisions = pd.DataFrame([row for run in runs for row in run.decisions])
     result = LoopResult(
         months=months,
         totals=per_seed,
         summary=summarise(per_seed),
         paired=paired_differences(per_seed),
-        decisions=decisions,
-        final_models=pd.concat(finals, ignore_index=True),
+        decisions=pd.concat([p[1] for p in parts], ignore_index=True),
+        final_models=pd.concat([p[2] for p in parts], ignore_index=True),
     )
     write_results(result, out)
     return result
