@@ -384,9 +384,9 @@ def commit_list(
     Without `redraw_reason`, a key that already has a list in force returns that
     list and writes nothing (so two concurrent requests end with one list). With
     a reason, the draw is committed as a re-draw that supersedes the list in
-    force (recorded with the reason; nothing is deleted). `ranked` (default:
-    `draw.rows`' columns are enough for the listed cases) supplies score,
-    district and permit type of every eligible case when given.
+    force (recorded with the reason; nothing is deleted). `ranked`, the
+    eligible cases the draw was made from, gives every eligible case its score,
+    percentile, district and permit type (without it, only the listed ones).
     """
     data_dir = Path(data_dir)
     design_dict = _design_dict(design if design is not None else draw.design)
@@ -449,21 +449,30 @@ def list_cases(draw: Draw, ranked: pd.DataFrame | None = None) -> pd.DataFrame:
     cases = draw.inclusion.copy()
     cases["stratum"] = cases["stratum"].astype(str)
     source = ranked if ranked is not None else draw.rows
+    aligned = ranked is not None and len(ranked) == len(cases)  # the inclusion frame is `ranked`, in order
     for name in ("score", "percentile", "district", "permit_type"):
-        values = source[name] if name in source else pd.Series(dtype=object)
-        values = values.set_axis(values.index.astype(str))
-        cases[name] = values.reindex(cases["person_id"]).to_numpy()
-    place = pd.Series(np.arange(1, len(draw.rows) + 1), index=draw.rows.index.astype(str))
-    list_rank = place.reindex(cases["person_id"]).to_numpy()
-    listed = ~np.isnan(list_rank.astype(float))
-    selection = pd.Series(draw.rows["selection"].to_numpy(), index=place.index).reindex(cases["person_id"])
-    cases["selection"] = selection.fillna("").astype(str).to_numpy()
+        values = source[name] if name in source else pd.Series(None, index=source.index, dtype=object)
+        if not aligned:
+            values = values.set_axis(values.index.astype(str)).reindex(cases["person_id"])
+        cases[name] = values.set_axis(cases.index)
+    rows = draw.rows
+    if "eligible_rank" in rows:  # places among the eligible cases: no lookup by id
+        where = rows["eligible_rank"].to_numpy(dtype=np.int64) - 1
+    else:
+        where = pd.Index(cases["person_id"]).get_indexer(pd.Index(rows.index.astype(str)))
+    listed = np.zeros(len(cases), dtype=bool)
+    listed[where] = True
+    list_rank = np.zeros(len(cases), dtype=np.int64)
+    list_rank[where] = np.arange(1, len(rows) + 1)
+    selection = np.full(len(cases), "", dtype=object)
+    selection[where] = rows["selection"].to_numpy(dtype=object)
+    cases["selection"] = selection
     cases["listed"] = listed
-    cases["list_rank"] = np.where(listed, list_rank, 0).astype(np.int64)
+    cases["list_rank"] = list_rank
     for name in ("score", "percentile"):
         cases[name] = pd.to_numeric(cases[name], errors="coerce").astype(float)
     for name in ("district", "permit_type"):
-        cases[name] = cases[name].astype("str").where(cases[name].notna(), None)
+        cases[name] = cases[name].astype("str")
     return cases[list(CASE_COLUMNS)]
 
 

@@ -116,7 +116,7 @@ class Stratum:
 class ListDraw:
     """The chosen rows in list order (model picks by rank, then exploration draws by rank)."""
 
-    rows: pd.DataFrame  # rows of the ranked table plus `selection`, `stratum` and `propensity`
+    rows: pd.DataFrame  # rows of the ranked table plus eligible_rank, selection, stratum and propensity
     seed: int
     n_model: int
     n_exploration: int
@@ -199,6 +199,7 @@ def draw_inspection_list(
         }
     )
     rows = ranked.iloc[positions].copy()
+    rows["eligible_rank"] = positions + 1
     rows["selection"] = np.where(np.arange(len(positions)) < n_model, MODEL, EXPLORATION)
     rows["stratum"] = names[which[positions]] if len(positions) else np.empty(0, object)
     rows["propensity"] = probability[which[positions]] if len(positions) else np.empty(0)
