@@ -2,6 +2,8 @@
 
 Property tests (hypothesis) append random future rows to every table of the
 tiny world, and move known cancellations past T, then recompute the features.
+Since contract v2 the same holds for rows dated on or before T but recorded
+after T, and for cancellations recorded after T.
 """
 
 from __future__ import annotations
@@ -176,3 +178,57 @@ def test_a_row_dated_on_t_counts_and_one_dated_after_t_does_not() -> None:
         extra = {"agency_reports": [{**report, "sponsor_id": None, "category": "OTHER"}]}
         changed = build_features(_append(BASE, extra), [dt.date.fromisoformat(AS_OF)])
         assert changed.loc[("P3", T), "person_reports_total"] == expected
+
+
+# v2: rows dated on or before T but recorded after T are unknown on T as well.
+
+EVENT_DATES = {spec.name: spec.event_date for spec in contract.EVENT_TABLES}
+SHIFT = pd.Timedelta(days=801)  # moves a future day (T+1..T+800) into the past (T-800..T-1)
+
+
+def _recorded_late(future: dict[str, list[dict[str, object]]]) -> dict[str, list[dict[str, object]]]:
+    """The future rows moved into the past, each recorded on its original (future) date."""
+    late = {}
+    for name, rows in future.items():
+        moved = []
+        for row in rows:
+            event = EVENT_DATES[name]
+            shifted = {**row, "recorded_date": row[event], event: row[event] - SHIFT}  # type: ignore[operator]
+            if name == "permits":
+                shifted["expiry_date"] = row["expiry_date"] - SHIFT  # type: ignore[operator]
+            moved.append(shifted)
+        late[name] = moved
+    return late
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries(FUTURE_ROWS))
+def test_appending_rows_recorded_after_t_never_moves_a_feature(
+    future: dict[str, list[dict[str, object]]],
+) -> None:
+    changed = build_features(_append(BASE, _recorded_late(future)), [AS_OF])
+    pd.testing.assert_frame_equal(changed, BASE_FEATURES)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=500), min_size=10, max_size=10))
+def test_cancellations_recorded_after_t_are_unknown_on_t(offsets: list[int]) -> None:
+    """Every permit cancelled on its issue day (so before T for those issued by T), recorded after T."""
+    permits = BASE.permits.copy()
+    recorded = pd.Series([T + pd.Timedelta(days=d) for d in offsets[: len(permits)]], index=permits.index)
+    permits["cancelled_date"] = permits["issue_date"]
+    permits["cancelled_recorded_date"] = recorded.where(permits["issue_date"] <= T).astype("datetime64[s]")
+    permits.loc[permits["issue_date"] > T, "cancelled_date"] = pd.NaT
+    changed = build_features(BASE.replace(permits=permits), [AS_OF])
+    pd.testing.assert_frame_equal(changed, BASE_FEATURES)
+
+
+def test_a_row_recorded_on_t_counts_and_one_recorded_after_t_does_not() -> None:
+    for offset, expected in ((0, 1.0), (1, 0.0)):
+        report = {"report_date": T - pd.Timedelta(days=10), "recorded_date": T + pd.Timedelta(days=offset)}
+        extra = {"agency_reports": [{**report, "agency": "POLICE", "person_id": "P3", "sponsor_id": None,
+                                     "category": "OTHER"}]}  # fmt: skip
+        changed = build_features(_append(BASE, extra), [AS_OF])
+        assert changed.loc[("P3", T), "person_reports_total"] == expected
+        since = changed.loc[("P3", T), "days_since_last_person_report"]
+        assert since == 10.0 if expected else pd.isna(since)  # counted from the report date
