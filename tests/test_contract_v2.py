@@ -353,7 +353,7 @@ def without_late(tables: Tables, t: pd.Timestamp) -> Tables:
 
 
 # Rows dated on or before T, one per table, whose recorded date is moved after T.
-LATE = {
+LATE: dict[str, str | int] = {
     "permits": "PM2",  # P1's ITAS_WORK: as of T P1 holds only the expired VISIT
     "border_crossings": 6,  # P4's entry on 05-02: P4's last known crossing is the exit, not a case
     "address_reports": 2,  # P1's 06-01 report
@@ -368,7 +368,7 @@ def late_recorded(days_after: int = 10) -> Tables:
     for name, row in LATE.items():
         frame = BASE[name]
         key = contract.table(name).key
-        position = int(np.flatnonzero(frame[key] == row)[0]) if isinstance(row, str) else row
+        position = int(np.flatnonzero(frame[key] == row)[0]) if isinstance(row, str) else int(row)
         dates = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[s]")
         dates.iloc[position] = T + pd.Timedelta(days=days_after)
         recorded[name] = dates

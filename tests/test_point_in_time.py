@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -182,20 +183,21 @@ def test_a_row_dated_on_t_counts_and_one_dated_after_t_does_not() -> None:
 
 # v2: rows dated on or before T but recorded after T are unknown on T as well.
 
-EVENT_DATES = {spec.name: spec.event_date for spec in contract.EVENT_TABLES}
+EVENT_DATES = {spec.name: str(spec.event_date) for spec in contract.EVENT_TABLES}
 SHIFT = pd.Timedelta(days=801)  # moves a future day (T+1..T+800) into the past (T-800..T-1)
 
 
 def _recorded_late(future: dict[str, list[dict[str, object]]]) -> dict[str, list[dict[str, object]]]:
     """The future rows moved into the past, each recorded on its original (future) date."""
-    late = {}
+    late: dict[str, list[dict[str, object]]] = {}
     for name, rows in future.items():
         moved = []
         for row in rows:
             event = EVENT_DATES[name]
-            shifted = {**row, "recorded_date": row[event], event: row[event] - SHIFT}  # type: ignore[operator]
+            shifted: dict[str, object] = {**row, "recorded_date": row[event]}
+            shifted[event] = pd.Timestamp(row[event]) - SHIFT  # type: ignore[arg-type]
             if name == "permits":
-                shifted["expiry_date"] = row["expiry_date"] - SHIFT  # type: ignore[operator]
+                shifted["expiry_date"] = pd.Timestamp(row["expiry_date"]) - SHIFT  # type: ignore[arg-type]
             moved.append(shifted)
         late[name] = moved
     return late
@@ -226,9 +228,11 @@ def test_cancellations_recorded_after_t_are_unknown_on_t(offsets: list[int]) -> 
 def test_a_row_recorded_on_t_counts_and_one_recorded_after_t_does_not() -> None:
     for offset, expected in ((0, 1.0), (1, 0.0)):
         report = {"report_date": T - pd.Timedelta(days=10), "recorded_date": T + pd.Timedelta(days=offset)}
-        extra = {"agency_reports": [{**report, "agency": "POLICE", "person_id": "P3", "sponsor_id": None,
-                                     "category": "OTHER"}]}  # fmt: skip
+        extra: dict[str, list[dict[str, object]]] = {
+            "agency_reports": [{**report, "agency": "POLICE", "person_id": "P3", "sponsor_id": None,
+                                "category": "OTHER"}]
+        }  # fmt: skip
         changed = build_features(_append(BASE, extra), [AS_OF])
         assert changed.loc[("P3", T), "person_reports_total"] == expected
-        since = changed.loc[("P3", T), "days_since_last_person_report"]
-        assert since == 10.0 if expected else pd.isna(since)  # counted from the report date
+        since = float(changed.loc[("P3", T), "days_since_last_person_report"])
+        assert since == 10.0 if expected else np.isnan(since)  # counted from the report date
