@@ -153,6 +153,8 @@ def ingest(
     lines = [f"{result.table}: {result.rows_in_file:,} rows in {file}, {verb} {result.added:,}"]
     if result.unchanged:
         lines.append(f"{result.unchanged:,} rows already present, unchanged")
+    if result.not_visited:
+        lines.append(f"{result.not_visited:,} listed cases recorded as not visited on their list")
     if dry_run:
         lines.append("dry run: nothing written")
     elif not result.added:
