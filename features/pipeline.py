@@ -94,7 +94,8 @@ def build_features(
 
     Rows: cases (persons in the country on T), indexed by (person_id, as_of).
     Columns: exactly `features.registry.FEATURE_NAMES`, in that order; features as
-    of T use only rows dated on or before T.
+    of T use only rows dated on or before T and recorded by T (contract v2's
+    `recorded_date`; see `Timeline.known_on`), and permit cancellations recorded by T.
     """
     return features_from_timeline(build_timeline(tables), as_of_dates, progress)
 
