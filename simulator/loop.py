@@ -554,6 +554,7 @@ def totals(months: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="days_to_detection_sum").reset_index()
 
 
+FINAL_METRICS = ("truth_precision_common", "truth_precision_own")
 METRICS = ("episodes_per_100", "episodes", "findings", "repeats", "repeat_share", "days_to_detection")
 
 
@@ -617,6 +618,7 @@ class LoopResult:
     paired: pd.DataFrame  # a row per pair of policies and metric
     decisions: pd.DataFrame  # a row per retrain: decision, evidence, the truth beside it
     final_models: pd.DataFrame  # a row per seed and policy: truth precision of the model it ends up with
+    final_paired: pd.DataFrame  # paired differences of that truth precision between policies
 
 
 def run_seed(
@@ -702,6 +704,7 @@ def run_loop(config: LoopConfig, out: Path, progress: Callable[[str], None] | No
     else:
         parts = [run_seed(config, seed, out, progress) for seed in config.seeds]
     months = pd.concat([p[0] for p in parts], ignore_index=True)
+    finals = pd.concat([p[2] for p in parts], ignore_index=True)
     per_seed = totals(months)
     result = LoopResult(
         months=months,
@@ -709,7 +712,8 @@ def run_loop(config: LoopConfig, out: Path, progress: Callable[[str], None] | No
         summary=summarise(per_seed),
         paired=paired_differences(per_seed),
         decisions=pd.concat([p[1] for p in parts], ignore_index=True),
-        final_models=pd.concat([p[2] for p in parts], ignore_index=True),
+        final_models=finals,
+        final_paired=paired_differences(finals, FINAL_METRICS),
     )
     write_results(result, out)
     return result
@@ -723,6 +727,7 @@ def write_results(result: LoopResult, out: Path) -> None:
     result.paired.to_csv(out / "loop_paired.csv", index=False)
     result.decisions.to_csv(out / "loop_decisions.csv", index=False)
     result.final_models.to_csv(out / "loop_final_models.csv", index=False)
+    result.final_paired.to_csv(out / "loop_final_paired.csv", index=False)
     plot_loop(result.summary, result.paired, out / "loop_episodes.png")
 
 
@@ -808,4 +813,6 @@ def render_result(result: LoopResult) -> str:
         lines.append(result.decisions[columns + evidence].to_string(index=False, float_format=fmt))
     lines.append("Models the policies end up with: truth precision at the operational capacity, final date:")
     lines.append(result.final_models.to_string(index=False, float_format=fmt))
+    lines.append("Their paired differences a - b (same worlds), 95% t-interval over seeds:")
+    lines.append(result.final_paired.to_string(index=False, float_format=fmt))
     return "\n".join(lines)
