@@ -15,7 +15,11 @@ Policies (the same world and the same list seeds per seed, so differences are pa
   `features.lists.commit_list` and logged as `LIST` rows with the list id and
   the exact propensity (1 for model picks, the stratum's probability for draws);
   every month the outcomes go through the real `ingest`, and the real `retrain`
-  decides, from the data alone, whether the challenger takes over;
+  decides, from the data alone, whether the challenger takes over (the truth
+  is computed beside each decision as a check, never deciding). While no model
+  is registered (the first one refused on thin evidence), the policy uses the
+  office rule (column `chooser`). The model configuration is chosen once: the
+  first model's number of boosting rounds is reused by every monthly retrain;
 - `random`: K cases drawn uniformly from all cases (logged RANDOM with k / n).
 
 What is counted: distinct violation episodes found (a person's overlapping or
