@@ -65,3 +65,17 @@ def test_one_class_training_data_is_refused() -> None:
     cases.label = np.zeros(200, dtype=np.int64)
     with pytest.raises(ValueError, match="both outcomes"):
         fit_ranker(cases, _cases(100, 1), FitConfig(), horizon_days=90)
+
+
+def test_a_model_on_a_subset_of_the_allow_list_uses_only_those_features() -> None:
+    train, validation, test = _cases(1_500, 1), _cases(400, 2), _cases(400, 3)
+    without_signal = tuple(n for n in FEATURE_NAMES if n != "sponsor_labour_findings_365d")[::2]
+    config = FitConfig(max_rounds=30, features=without_signal)
+    model = fit_ranker(train, validation, config, horizon_days=90)
+    assert model.feature_names == without_signal
+    assert model.booster.feature_name() == list(without_signal)
+    assert model.contributions(test.features).shape == (400, len(without_signal) + 1)
+    label = pd.Series(test.label.astype(bool), dtype="boolean")
+    assert roc_auc(model.score(test.features), label) < 0.65  # the planted signal is not among them
+    with pytest.raises(ValueError, match="not in the allow-list"):
+        _ = FitConfig(features=("nationality",)).feature_names

@@ -30,6 +30,17 @@ class FitConfig:
     max_rounds: int = 600
     early_stopping_rounds: int = 50
     seed: int = 7
+    features: tuple[str, ...] | None = None  # a subset of the allow-list (default: all of it)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The model's features: the allow-list, or the subset asked for, in allow-list order."""
+        if self.features is None:
+            return FEATURE_NAMES
+        unknown = sorted(set(self.features) - set(FEATURE_NAMES))
+        if unknown:
+            raise ValueError(f"features not in the allow-list (features/registry.py): {', '.join(unknown)}")
+        return tuple(name for name in FEATURE_NAMES if name in set(self.features))
 
     def lightgbm_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -80,9 +91,9 @@ def _query_groups(as_of: npt.NDArray[np.datetime64], seed: int) -> tuple[npt.NDA
 
 
 def _dataset(cases: LabelledCases, config: FitConfig, reference: lgb.Dataset | None = None) -> lgb.Dataset:
-    names = list(FEATURE_NAMES)
+    names = list(config.feature_names)
     categorical = [n for n in names if FEATURES_BY_NAME[n].is_categorical]
-    matrix = feature_matrix(cases.features, FEATURE_NAMES)
+    matrix = feature_matrix(cases.features, config.feature_names)
     label, weight = cases.label, cases.weight
     group = None
     if config.objective == "lambdarank":
@@ -141,13 +152,13 @@ def fit_ranker(
     )
     model = RiskModel(
         booster=booster,
-        feature_names=FEATURE_NAMES,
+        feature_names=config.feature_names,
         horizon_days=horizon_days,
         contract_version=CONTRACT_VERSION,
         objective=config.objective,
         info={"params": asdict(config), "best_iteration": booster.best_iteration},
     )
     model.calibration = _platt(
-        model.margin(feature_matrix(validation.features, FEATURE_NAMES)), validation.label
+        model.margin(feature_matrix(validation.features, config.feature_names)), validation.label
     )
     return model
