@@ -1,13 +1,14 @@
 """Study: the honest closed loop, 12 months, several seeds, five policies (`make study`).
 
-    nice -n 10 python bench/study_loop.py                  # 3 seeds, 10,000 persons
+    nice -n 10 python bench/study_loop.py                  # 3 seeds, 20,000 persons
     nice -n 10 python bench/study_loop.py --persons 10000 --seeds 7 8 9
 
 Every policy (office rule, model without exploration, with uniform exploration,
 with boundary exploration, random) runs on the same world per seed; the model
 policies retrain monthly through ingest -> retrain -> promote, deciding without
 the truth. Results go to bench/results/loop/ (CSVs, the plot, the rendered
-tables in study.txt); the worlds and registries to --work (not committed).
+tables in study.txt; a 10,000-person run in persons-10000/); the worlds and
+registries to --work (not committed).
 Not part of the test suite: it takes tens of minutes on 2 cores.
 """
 
@@ -29,8 +30,8 @@ from training.fit import FitConfig
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    # 20,000 persons take about 30 s per model policy-month on 2 shared cores (over an hour in all).
-    parser.add_argument("--persons", type=int, default=10_000, help="persons per world")
+    # 20,000 persons, 3 seeds in parallel: about 17 minutes on 2 cores (10,000: 18 min under load).
+    parser.add_argument("--persons", type=int, default=20_000, help="persons per world")
     parser.add_argument("--months", type=int, default=12, help="months the loop runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9], help="one world per seed")
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), help="policies to compare")
