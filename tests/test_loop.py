@@ -120,7 +120,13 @@ def test_paired_differences_pair_the_same_seed() -> None:
 def test_short_loop_logs_lists_counts_episodes_once_and_retrains(tmp_path: Path) -> None:
     out = tmp_path / "loop"
     args = ["simulate-loop", "--out", str(out), "--persons", "10000", "--months", "2", "--seed", "11"]
-    args += ["--policy", "model-boundary", "--policy", "random"]
+    args += [
+        "--policy",
+        "model-boundary",
+        "--policy",
+        "random",
+        "--no-retrain",
+    ]  # retrain after the last month
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     months = pd.read_csv(out / "loop_months.csv")
@@ -157,7 +163,9 @@ def test_short_loop_logs_lists_counts_episodes_once_and_retrains(tmp_path: Path)
     assert len(log) == 2 and all(json.loads(line)["rows_added"] >= k for line in log)
     decisions = pd.read_csv(out / "loop_decisions.csv")
     mine = decisions[decisions["policy"] == "model-boundary"]
-    assert len(mine) == 2 and mine["promoted"].isin([True, False]).all()
+    assert mine["month"].tolist() == [0, 2]  # the first model, and the retrain after the last month
+    assert mine["registered"].all() and mine["promoted"].isin([True, False]).all()
+    assert mine["decision"].notna().all()  # the sentence that decided, from the data
     assert mine["truth_challenger"].between(0, 1).all()
     final = pd.read_csv(out / "loop_final_models.csv")
     assert (
