@@ -49,4 +49,3 @@ def test_a_model_better_than_the_rule_is_registered_when_false_tips_bias_the_lab
     model_top = rank_order(outcome.result.model.score(test.features), ids)[:k]
     rule_top = rank_order(office_rule_scores(test.features), ids)[:k]
     assert np.mean(truly[model_top]) > np.mean(truly[rule_top])
-
