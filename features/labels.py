@@ -16,6 +16,7 @@ from features.tables import Tables
 from features.timeline import Timeline, build_timeline, codes_of, day_numbers
 
 RANDOM = TRIGGER.index("RANDOM")
+TIP = TRIGGER.index("TIP")
 TRIGGERS_SORTED = tuple(sorted(TRIGGER))
 # Every subset of triggers, indexed by its bit mask, written as in the `triggers` column.
 TRIGGER_SETS = np.array(
@@ -38,7 +39,9 @@ def build_labels(
     Columns: `inspected` (any inspection in (T, T+H]), `label` (violation found;
     <NA> when not inspected: selective labels are not negatives),
     `random_inspected` and `random_label` (the same for RANDOM inspections only,
-    the unbiased sample), `triggers` (the window's triggers, '|'-joined) and
+    the unbiased sample), `untipped_inspected` and `untipped_label` (the same without
+    TIP-triggered inspections: a list made on T cannot know of a tip that comes later),
+    `triggers` (the window's triggers, '|'-joined) and
     `selection_propensity` (the smallest logged propensity in the window; NaN if none).
     Pass the `timeline` of the same tables to reuse it.
     """
@@ -53,6 +56,7 @@ def build_labels(
     found = frame["violation_found"].to_numpy(dtype=bool)
     trigger = frame["trigger"].astype("str").to_numpy(dtype=object)
     is_random = trigger == TRIGGER[RANDOM]
+    is_tip = trigger == TRIGGER[TIP]
     propensity = frame["selection_propensity"].to_numpy(dtype=np.float64, na_value=np.nan)
     rows = []
     for t in sorted({to_day(d) for d in as_of_dates}):
@@ -62,6 +66,8 @@ def build_labels(
         hit = count_by(person, n, window & found)[cases] > 0
         random_inspected = count_by(person, n, window & is_random)[cases] > 0
         random_hit = count_by(person, n, window & is_random & found)[cases] > 0
+        untipped_inspected = count_by(person, n, window & ~is_tip)[cases] > 0
+        untipped_hit = count_by(person, n, window & ~is_tip & found)[cases] > 0
         min_propensity = -max_by(person, -propensity, n, window & ~np.isnan(propensity))[cases]
         # Which triggers occurred per case, as a bit mask over the (alphabetical) vocabulary,
         # then one vectorised lookup of the '|'-joined names: no per-person Python work.
@@ -75,12 +81,15 @@ def build_labels(
                 "label": pd.array(np.where(inspected, hit, False), dtype="boolean"),
                 "random_inspected": random_inspected,
                 "random_label": pd.array(random_hit, dtype="boolean"),
+                "untipped_inspected": untipped_inspected,
+                "untipped_label": pd.array(untipped_hit, dtype="boolean"),
                 "triggers": pd.array(triggers, dtype="str"),
                 "selection_propensity": min_propensity,
             }
         )
         block.loc[~inspected, "label"] = pd.NA
         block.loc[~random_inspected, "random_label"] = pd.NA
+        block.loc[~untipped_inspected, "untipped_label"] = pd.NA
         as_of = pd.DatetimeIndex(np.full(len(cases), t).astype("datetime64[D]").astype("datetime64[s]"))
         block.index = pd.MultiIndex.from_arrays(
             [pd.Index(timeline.person_ids[cases], dtype="str"), as_of], names=INDEX_NAMES

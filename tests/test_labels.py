@@ -77,3 +77,12 @@ def test_triggers_list_every_kind_in_the_window_once() -> None:
     # P1: ROUTINE on 05-01 and TIP on 08-01; P2: RANDOM on 07-10 (TARGETED on 02-15 is before T).
     assert labels.loc["P1", "triggers"] == "ROUTINE|TIP"
     assert labels.loc["P2", "triggers"] == "RANDOM"
+
+
+def test_labels_without_tips_leave_tip_triggered_inspections_out(labels: pd.DataFrame) -> None:
+    # P1 was inspected only after a tip: labelled, but not in the view without tips. P2 (RANDOM) is in both.
+    assert labels.loc["P1", "triggers"] == "TIP" and labels.loc["P1", "label"] == False  # noqa: E712
+    assert not labels.loc["P1", "untipped_inspected"] and pd.isna(labels.loc["P1", "untipped_label"])
+    assert labels.loc["P2", "untipped_label"] == True  # noqa: E712
+    untipped = labels["untipped_inspected"].to_numpy(dtype=bool)
+    assert labels.loc[untipped, "label"].notna().all()  # without tips is a subset of the labelled cases

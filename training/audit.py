@@ -67,7 +67,7 @@ def run_bias_audit(
     return audit_views(
         listed_cases(scores, labels, main_k),
         groups,
-        view_labels(labels, truth),
+        view_labels(labels, truth, without_tips=False),
         unbiased=unbiased,
         biased_views=("labelled",),
         base_rate_view="random_sample",

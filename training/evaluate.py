@@ -1,6 +1,8 @@
 """Evaluation of the model and the baselines on the test fold, in three views.
 
 - labelled: every labelled test case (biased toward what past policy inspected);
+- labelled_without_tips: the same without TIP-triggered inspections (a list made on T
+  cannot know of a tip that comes after T, so its results are reported apart);
 - random_sample: RANDOM-inspected cases only, the unbiased estimate (with a
   Wilson interval, since the sample is small);
 - truth: every case against the simulator's hidden truth, when the data set
@@ -20,12 +22,17 @@ from features.registry import FAMILY_LABELS, FEATURES_BY_NAME
 from training.metrics import evaluate_ranking, rank_order, resolve_k, wilson_interval
 
 Scores = npt.NDArray[np.float64]
-VIEWS = ("labelled", "random_sample", "truth")
+VIEWS = ("labelled", "labelled_without_tips", "random_sample", "truth")
 
 
-def view_labels(labels: pd.DataFrame, truth: pd.Series | None) -> dict[str, pd.Series]:
-    """The label series of each view available for these cases."""
+def view_labels(
+    labels: pd.DataFrame, truth: pd.Series | None, without_tips: bool = True
+) -> dict[str, pd.Series]:
+    """The label series of each view available for these cases (`without_tips`: with the
+    labelled view without TIP-triggered inspections)."""
     views = {"labelled": labels["label"], "random_sample": labels["random_label"]}
+    if without_tips and "untipped_label" in labels:
+        views["labelled_without_tips"] = labels["untipped_label"]
     if truth is not None:
         views["truth"] = truth.astype("boolean")
     return views

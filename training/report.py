@@ -94,6 +94,8 @@ def write_run_files(
         "",
         "Views: *labelled* = every inspected test case (biased toward past targeting); "
         "*random_sample* = RANDOM inspections only (unbiased, small: see the interval); "
+        "*labelled_without_tips* = the same without TIP-triggered inspections (a list made on the "
+        "as-of date cannot know of a tip that comes later); "
         "*truth* = every case against the simulator's hidden truth (simulated data only).",
         "",
         _markdown_table(headline_table(result.evaluation, main_k)),

@@ -44,7 +44,7 @@ class RetrainOutcome:
 def comparison_table(summary: dict[str, float], main_k: str) -> pd.DataFrame:
     """Challenger and champion (and the office rule) per view and metric, from a run's summary."""
     rows = []
-    for view in ("truth", "random_sample", "labelled"):
+    for view in ("truth", "random_sample", "labelled", "labelled_without_tips"):
         for template in COMPARED_METRICS:
             metric = template.format(main=main_k)
             challenger = summary.get(f"{view}/model/{metric}")
