@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.assignment import RULE, arm_for
 from features.lists import (
     CommittedList,
     UnknownListError,
@@ -54,6 +55,8 @@ from serving.schemas import (
     StratumOut,
 )
 from timpora.config import SETTINGS
+from training.baselines import office_rule_scores
+from training.metrics import rank_order
 
 _SERVING = SETTINGS.serving
 DateLike = dt.date | str | None  # None = the data's last date
@@ -190,6 +193,26 @@ def exploration_design(kind: str, share: float) -> ExplorationDesign:
         boundary_share=_SERVING.boundary_share,
         boundary_depth=_SERVING.boundary_depth,
     )
+
+
+def rank_for_arm(scored: ScoredCases, arm: str | None) -> pd.DataFrame:
+    """The date's cases in the arm's order: the model's table, or for the rule arm the office rule's.
+
+    The rule's table has the same columns, with the rule's score, rank and
+    percentile, so a rule list is drawn (same k, same exploration design) and
+    committed exactly like a model list, with exact propensities.
+    """
+    if arm != RULE:
+        return scored.table
+    features = scored.features
+    score = office_rule_scores(features)
+    order = rank_order(score, features.index.to_numpy(dtype=str))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    table = scored.table.reindex(features.index).assign(
+        score=score, rank=rank, percentile=100.0 * (1.0 - (rank - 1) / max(len(rank), 1))
+    )
+    return table.iloc[order]
 
 
 class ScoringEngine:
@@ -380,7 +403,8 @@ class ScoringEngine:
             raise RuntimeError("the engine has no data set directory to commit lists to")
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
-        eligible = filter_cases(entry.scored.table, district, permit_types)
+        arm = arm_for(self.data_dir, date, district)  # a randomised comparison with the office rule
+        eligible = filter_cases(rank_for_arm(entry.scored, arm), district, permit_types)
         design = exploration_design(design_kind, exploration_share)
         scope = list_scope(district, permit_types)
         found = None
@@ -402,6 +426,7 @@ class ScoringEngine:
             redraw_reason=redraw_reason,
             created_by=created_by,
             ranked=eligible,
+            extra=None if arm is None else {"arm": arm},
         )
         created = committed.seed == seed and committed.created_by == created_by  # else another request won
         return ListResult(self.list_response(committed), committed, created)
@@ -420,7 +445,12 @@ class ScoringEngine:
         listed = committed.listed
         ids = listed["person_id"].astype(str).tolist()
         why: list[list[ReasonOut]] = [[] for _ in ids]
-        if committed.model_version == self.version and self.first_date <= committed.as_of <= self.last_date:
+        by_model = committed.extra.get("arm") != RULE  # the rule's picks have no model reasons
+        if (
+            by_model
+            and committed.model_version == self.version
+            and self.first_date <= committed.as_of <= self.last_date
+        ):
             entry = self._scored_date(committed.as_of)
             present = entry.scored.rows(ids) >= 0
             known = [person for person, ok in zip(ids, present, strict=True) if ok]

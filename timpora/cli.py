@@ -616,6 +616,7 @@ _SERVE = SETTINGS.serving
 app.add_typer(keys_app, name="keys", help="API keys for the service: create, list, revoke, demo.")
 app.add_typer(audit_app, name="audit", help="The service's audit log of scoring requests.")
 app.command("lists")(cli_lists.lists)
+app.command("assign")(cli_lists.assign)
 app.command("outcomes-template")(cli_lists.outcomes_template)
 
 

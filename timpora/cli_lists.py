@@ -1,4 +1,4 @@
-"""`timpora lists` and `timpora outcomes-template`: the committed inspection lists of a data set.
+"""`timpora lists`, `timpora outcomes-template` and `timpora assign`: the committed lists of a data set.
 
 Wiring only: the store lives in `features.lists`, imported inside the commands
 so that `--help` stays fast. Data is printed with markup off.
@@ -59,6 +59,9 @@ def lists(
             "created": [c.created_at[:16] for c in committed],
         }
     )
+    arms = [c.extra.get("arm") for c in committed]
+    if any(arms):  # lists of a randomised comparison with the office rule
+        table.insert(4, "arm", [arm or "-" for arm in arms])
     _say(table.to_string(index=False))
     for c in committed:
         if c.redraw_reason:
@@ -66,6 +69,58 @@ def lists(
         if c.status == "superseded":
             by = f"by {c.superseded_by}" if c.superseded_by else "(withdrawn)"
             _say(f"{c.list_id} superseded {by}: {c.supersede_reason or ''}")
+    if any(arms):
+        _say(f"Randomised comparison: {_randomised_line(data)}")
+
+
+def _randomised_line(data: Path) -> str:
+    """The randomised comparison of the data set's lists, in words (`Evidence.describe()`)."""
+    from features.loading import load_tables
+    from training.evidence import randomised_comparison
+
+    tables = load_tables(data).tables
+    if tables is None:
+        return "the data set does not pass validation (see `timpora validate`)"
+    evidence = randomised_comparison(data, tables)
+    if evidence is None:
+        return "no outcomes yet from lists assigned to an arm"
+    return evidence.describe()
+
+
+def assign(
+    data: Annotated[Path, typer.Argument(help="Data set directory whose lists the assignment governs.")],
+    by: Annotated[
+        str, typer.Option(help="The unit assigned: 'month' (YYYY-MM) or 'district' (code prefix).")
+    ],
+    unit: Annotated[
+        list[str], typer.Option("--unit", help="A month or district to assign; repeat for each unit.")
+    ],
+    seed: Annotated[int, typer.Option(help="Seed of the random assignment (logged).")],
+    reason: Annotated[str, typer.Option(help="Why the assignment is made (logged).")],
+) -> None:
+    """Assign months or districts at random to the office rule's list or the model's list.
+
+    Half of the units go to each arm, shuffled with the seed; the assignment is
+    logged in DATA/_lists/assignments.jsonl and a unit is assigned only once.
+    Lists issued afterwards for a unit are ranked by its arm and record it, and
+    `timpora lists DATA` estimates model minus rule from their outcomes.
+    """
+    import pandas as pd
+
+    from features.assignment import AssignmentError
+    from features.assignment import assign as assign_units
+
+    if by not in ("month", "district"):
+        _fail(f"--by must be 'month' or 'district', not {by!r}")
+    if not data.is_dir():
+        _fail(f"no data set at {data}")
+    try:
+        made = assign_units(data, "month" if by == "month" else "district", unit, seed, reason)
+    except AssignmentError as exc:
+        _fail(str(exc))
+    table = pd.DataFrame({by: list(made.units), "arm": list(made.arms)}).sort_values(by)
+    _say(table.to_string(index=False))
+    _say(f"Assignment {made.assignment_id} (seed {made.seed}, by {made.created_by}): {made.reason}")
 
 
 def outcomes_template(

@@ -264,3 +264,92 @@ def unbiased_outcomes(
     label = pd.array(np.where(observed, found, False), dtype="boolean")
     label[~observed] = pd.NA
     return pd.DataFrame({"label": label, "weight": weight}, index=labels.index)
+
+
+def randomised_comparison(
+    data_dir: Path, tables: Tables, settings: EvidenceSettings | None = None
+) -> Evidence | None:
+    """Model minus office rule from lists whose month or district was assigned at random to an arm.
+
+    Over committed, not superseded lists carrying an arm (`features.assignment`)
+    with at least one visited MODEL pick: each list's precision is found /
+    visited among its model-selected picks (exploration picks left out, so each
+    arm is judged on its own top picks). The estimate is the mean over the
+    model's lists minus the mean over the rule's; the interval bootstraps lists
+    within each arm. Unbiased because the arm was drawn at random, not chosen.
+    None when no list carries an arm and outcomes.
+    """
+    from features.lists import MODEL, read_lists
+
+    settings = settings or EvidenceSettings()
+    comparison, source = "model - office rule (randomised)", "randomised"
+    inspections = tables.inspections
+    if "list_id" not in inspections or inspections.empty:
+        return None
+    rows = inspections[(inspections["trigger"] == "LIST").fillna(False).to_numpy(dtype=bool)]
+    rows = rows[rows["list_id"].notna().to_numpy(dtype=bool)]
+    keys = rows["list_id"].astype(str) + "\x1f" + rows["person_id"].astype(str)
+    visited_keys = pd.Index(keys.unique())
+    found_keys = pd.Index(keys[rows["violation_found"].fillna(False).to_numpy(dtype=bool)].unique())
+    arms, precision, ks = [], [], []
+    for committed in read_lists(data_dir):
+        arm = committed.extra.get("arm")
+        if arm not in ("model", "rule"):
+            continue
+        picks = committed.cases[(committed.cases["selection"] == MODEL).to_numpy(dtype=bool)]
+        pick_keys = committed.list_id + "\x1f" + picks["person_id"].astype(str)
+        visited = int(visited_keys.isin(pick_keys).sum())
+        if visited == 0:
+            continue
+        arms.append(arm)
+        precision.append(int(found_keys.isin(pick_keys).sum()) / visited)
+        ks.append(committed.k)
+    if not arms:
+        return None
+    arm = np.asarray(arms)
+    values = np.asarray(precision, dtype=np.float64)
+    model, rule = values[arm == "model"], values[arm == "rule"]
+    counts = f"{len(model)} model list(s), {len(rule)} rule list(s)"
+    if len(model) == 0 or len(rule) == 0:
+        return Evidence(
+            comparison=comparison,
+            source=source,
+            estimator="difference in means",
+            estimate=float("nan"),
+            low=float("nan"),
+            high=float("nan"),
+            n_effective=float(len(values)),
+            n_clusters=len(values),
+            bootstrap_over="lists",
+            k=max(ks),
+            sufficient=False,
+            biased=False,
+            note=f"outcomes from both arms are needed; there are {counts}",
+        )
+    rng = np.random.default_rng(settings.seed)
+    draws = settings.bootstrap
+    model_means = model[rng.integers(0, len(model), size=(draws, len(model)))].mean(axis=1)
+    rule_means = rule[rng.integers(0, len(rule), size=(draws, len(rule)))].mean(axis=1)
+    tail = (1.0 - settings.confidence) / 2.0
+    low, high = np.quantile(model_means - rule_means, [tail, 1.0 - tail])
+    reasons = []
+    if min(len(model), len(rule)) < 5:
+        reasons.append(f"each arm needs at least 5 lists with outcomes; there are {counts}")
+    if high - low > settings.max_width:
+        reasons.append(f"the interval is {high - low:.2f} wide, more than {settings.max_width:.2f}")
+    return Evidence(
+        comparison=comparison,
+        source=source,
+        estimator="difference in means",
+        estimate=float(model.mean() - rule.mean()),
+        low=float(low),
+        high=float(high),
+        n_effective=float(len(values)),
+        n_clusters=len(values),
+        bootstrap_over="lists",
+        k=max(ks),
+        sufficient=not reasons,
+        biased=False,
+        note="; ".join(reasons),
+        values={"model": float(model.mean()), "rule": float(rule.mean())},
+    )
