@@ -202,6 +202,9 @@ def _check_pairs(samples: Sequence[Sample], *score_sets: Sequence[FloatArray | N
             raise ValueError(f"{len(scores)} score arrays for {len(samples)} samples")
 
 
+_CLUSTER_NOUNS = {"off-policy": "samples", "randomised": "lists"}
+
+
 @dataclass(frozen=True)
 class Evidence:
     """A paired comparison of two scorers' top k: estimate, interval, effective n and whether it suffices."""
@@ -235,7 +238,7 @@ class Evidence:
                 f"{self.comparison} = {self.estimate:+.3f} [{self.low:+.3f}, {self.high:+.3f}] "
                 f"({ESTIMATOR_NAMES.get(self.estimator, self.estimator)}, {self.source}, "
                 f"effective n {self.n_effective:.0f}, {self.n_clusters} "
-                f"{'samples' if self.source == 'off-policy' else 'dates'}, k {self.k}, "
+                f"{_CLUSTER_NOUNS.get(self.source, 'dates')}, k {self.k}, "
                 f"bootstrap over {self.bootstrap_over})"
             )
             if not self.sufficient:
