@@ -266,7 +266,7 @@ def promote(
     client = tracking_client(config)
     challenger = _by_alias(client, name, CHALLENGER)
     if challenger is None:
-        raise NoModelError(f"{name!r} has no {CHALLENGER}: train and register a challenger first (timpora train)")
+        raise NoModelError(f"{name!r} has no {CHALLENGER}: train and register one first (timpora train)")
     champion = _by_alias(client, name, CHAMPION)
     previous = None if champion is None else champion.number
     if champion is not None and champion.number == challenger.number:
