@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from statistics import NormalDist
 from typing import Any, NamedTuple
@@ -194,31 +194,12 @@ class Flag:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe fields (non-finite numbers become None), e.g. for an MLflow tag."""
-        return {
-            name: _finite_or_none(value) if isinstance(value, float) else value
-            for name, value in asdict(self).items()
-        }
+        return _record_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Flag:
         """The flag `to_dict` wrote (unknown keys are ignored, so older records still load)."""
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            if spec.name not in data:
-                continue
-            value = data[spec.name]
-            if spec.name in ("ratio", "low", "high", "level", "p_value", "value", "reference_value"):
-                value = _float(value)
-            elif spec.name in ("group_count", "reference_count", "numerator_count"):
-                value = int(value)
-            elif spec.name == "base_rate_ratio":
-                value = None if value is None else float(value)
-            elif spec.name == "biased":
-                value = bool(value)
-            else:
-                value = str(value)
-            values[spec.name] = value
-        return cls(**values)
+        return cls(**_record_fields(cls, data))
 
 
 @dataclass(frozen=True)
@@ -263,26 +244,36 @@ class Block:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            name: _finite_or_none(value) if isinstance(value, float) else value
-            for name, value in asdict(self).items()
-        }
+        return _record_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Block:
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            if spec.name not in data:
-                continue
-            value = data[spec.name]
-            if spec.name in ("group_count", "numerator_count"):
-                value = int(value)
-            elif spec.type in ("float", float):
-                value = _float(value)
-            else:
-                value = str(value)
-            values[spec.name] = value
-        return cls(**values)
+        return cls(**_record_fields(cls, data))
+
+
+def _record_to_dict(record: Flag | Block) -> dict[str, Any]:
+    """A flag's or block's fields, JSON-safe: non-finite numbers become None."""
+    return {
+        name: _finite_or_none(value) if isinstance(value, float) else value
+        for name, value in asdict(record).items()
+    }
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "float": _float,
+    "int": int,
+    "bool": bool,
+    "float | None": lambda value: None if value is None else float(value),
+}
+
+
+def _record_fields(cls: type[Flag] | type[Block], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of `cls` found in `data`, typed by their annotations (unknown keys ignored)."""
+    return {
+        spec.name: _CONVERTERS.get(str(spec.type), str)(data[spec.name])
+        for spec in fields(cls)
+        if spec.name in data
+    }
 
 
 def age_band(birth_year: pd.Series, as_of: pd.Series | pd.Index | dt.date | str) -> pd.Series:
