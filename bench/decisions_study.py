@@ -81,7 +81,7 @@ def study_world(variant: str, nationality: str | None, seed: int, persons: int, 
     tables = load_valid_tables(data)
     h = first.training.result.split.horizon_days
     k = first.training.result.capacity
-    _, labelled = gather_samples(data, tables, first.training.result, h)
+    _, labelled = gather_samples([], tables, first.training.result, h)
     model = first.training.result.model
     by_name = {e.comparison: e for e in first.training.registration.evidence}
     rows.append(
@@ -112,7 +112,7 @@ def study_world(variant: str, nationality: str | None, seed: int, persons: int, 
     if second.training.version is None:
         rows.append(_row(variant, seed, "register seed-only challenger", False, None, float("nan")))
         return rows
-    _, labelled = gather_samples(data, tables, second.training.result, h)
+    _, labelled = gather_samples([], tables, second.training.result, h)
     rows.append(
         _row(
             variant,

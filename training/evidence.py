@@ -25,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.lists import CommittedList
 from features.pipeline import features_from_timeline
 from features.tables import Tables
-from features.timeline import Timeline
+from features.timeline import build_timeline
 from training.offpolicy import (
     Evidence,
     EvidenceSettings,
@@ -76,6 +77,25 @@ def operational_capacity(tables: Tables, horizon_days: int, until: dt.date, conf
     return max(1, round(len(recent) * horizon_days / span))
 
 
+def random_inclusion(tables: Tables, as_of: dt.date, horizon_days: int, n_cases: int) -> float:
+    """A case's probability of a RANDOM draw in (T, T+H]: 1 - prod(1 - p_day) over the horizon's
+    RANDOM days (p_day the logged propensity, else RANDOM inspections that day / cases on T)."""
+    inspections = tables.inspections
+    random = inspections[inspections["trigger"].astype(str) == "RANDOM"]
+    day = pd.to_datetime(random["inspection_date"])
+    t = pd.Timestamp(as_of)
+    window = ((day > t) & (day <= t + pd.Timedelta(days=horizon_days))).to_numpy()
+    if n_cases == 0 or not window.any():
+        return 0.0
+    per_day = pd.DataFrame(
+        {"day": day[window], "p": random["selection_propensity"].astype("float64")[window]}
+    )
+    grouped = per_day.groupby("day")
+    logged = grouped["p"].median()
+    p = logged.where(logged.notna(), grouped.size() / n_cases).clip(upper=1.0)
+    return horizon_inclusion(p.to_numpy(dtype=np.float64).tolist())
+
+
 def random_samples(
     tables: Tables,
     features: pd.DataFrame,
@@ -85,33 +105,21 @@ def random_samples(
     k: int,
 ) -> list[EvidenceSample]:
     """One sample per as-of date whose horizon holds RANDOM inspections (cases of that date)."""
-    inspections = tables.inspections
-    random = inspections[inspections["trigger"].astype(str) == "RANDOM"]
-    day = pd.to_datetime(random["inspection_date"])
-    propensity = random["selection_propensity"].astype("float64")
     as_of = features.index.get_level_values("as_of")
     out = []
     for date in dates:
-        t = pd.Timestamp(date)
-        rows = np.asarray(as_of == t)
-        n_cases = int(rows.sum())
-        window = ((day > t) & (day <= t + pd.Timedelta(days=horizon_days))).to_numpy()
-        if n_cases == 0 or not window.any():
+        rows = np.asarray(as_of == pd.Timestamp(date))
+        inclusion = random_inclusion(tables, date, horizon_days, int(rows.sum()))
+        if inclusion == 0.0:
             continue
-        per_day = pd.DataFrame({"day": day[window], "p": propensity[window]}).groupby("day")
-        logged = per_day["p"].median()
-        counted = per_day.size() / n_cases
-        p = logged.where(logged.notna(), counted).clip(upper=1.0)
-        inclusion = horizon_inclusion(p.to_numpy(dtype=np.float64).tolist())
         label = labels.loc[rows]
         observed = label["random_inspected"].to_numpy(dtype=bool)
         found = label["random_label"].fillna(False).to_numpy(dtype=bool) & observed
-        ids = label.index.get_level_values("person_id").to_numpy(dtype=str)
         sample = Sample(
             name=f"RANDOM {date.isoformat()}",
             k=k,
-            person_id=ids,
-            inclusion=np.where(observed, max(inclusion, 1e-12), inclusion),
+            person_id=label.index.get_level_values("person_id").to_numpy(dtype=str),
+            inclusion=np.full(len(label), inclusion),
             observed=observed,
             found=found,
         )
@@ -120,24 +128,21 @@ def random_samples(
 
 
 def list_samples(
-    data_dir: Path, tables: Tables, timeline: Timeline, first: dt.date, last: dt.date
+    lists: Sequence[CommittedList], tables: Tables, first: dt.date, last: dt.date
 ) -> list[EvidenceSample]:
-    """One sample per committed (not superseded) list with as-of date in [first, last] and an outcome."""
-    from features.lists import read_lists
+    """One sample per committed (not superseded) list with as-of date in [first, last] and an outcome.
 
-    lists = [c for c in read_lists(data_dir) if first <= c.as_of <= last]
-    if not lists:
+    The features of the lists' cases come from the same feature code as training and serving;
+    the timeline is built only when some list in the window has outcomes.
+    """
+    by_list = _list_rows(tables)
+    chosen = [c for c in lists if first <= c.as_of <= last and c.list_id in by_list]
+    if not chosen:
         return []
-    inspections = tables.inspections
-    if "list_id" not in inspections.columns:
-        return []
-    listed_rows = inspections[inspections["trigger"].astype(str) == "LIST"]
-    features = features_from_timeline(timeline, sorted({c.as_of for c in lists}))
+    features = features_from_timeline(build_timeline(tables), sorted({c.as_of for c in chosen}))
     out = []
-    for committed in lists:
-        rows = listed_rows[listed_rows["list_id"].astype(str) == committed.list_id]
-        if rows.empty:
-            continue
+    for committed in chosen:
+        rows = by_list[committed.list_id]
         cases = committed.cases
         ids = cases["person_id"].to_numpy(dtype=str)
         visited = pd.Index(rows["person_id"].astype(str).unique())
@@ -218,8 +223,15 @@ def deciding(offpolicy: Evidence, labelled: Evidence) -> Evidence:
     return offpolicy if offpolicy.sufficient else labelled
 
 
+def _list_rows(tables: Tables) -> dict[str, pd.DataFrame]:
+    """The LIST inspections of each list id."""
+    inspections = tables.inspections
+    rows = inspections[inspections["trigger"].astype(str) == "LIST"]
+    return {str(list_id): group for list_id, group in rows.groupby(rows["list_id"].astype(str))}
+
+
 def unbiased_outcomes(
-    data_dir: Path, tables: Tables, labels: pd.DataFrame, as_of: dt.date, horizon_days: int
+    lists: Sequence[CommittedList], tables: Tables, labels: pd.DataFrame, as_of: dt.date, horizon_days: int
 ) -> pd.DataFrame | None:
     """Per case of one as-of date: the outcome seen by known-propensity inspections in (T, T+H] and its
     weight 1 / p, p = 1 - (1 - p_random) * prod over the horizon's lists (1 - p_list). None without any.
@@ -227,35 +239,25 @@ def unbiased_outcomes(
     For the bias audit's error rates: RANDOM draws and the picks of lists committed in [T, T+H),
     each case weighted by the inverse of its probability of being drawn by any of them.
     """
-    samples = random_samples(tables, labels[["random_inspected"]], labels, [as_of], horizon_days, 1)
     ids = labels.index.get_level_values("person_id").astype(str)
-    miss = np.ones(len(labels))  # probability that no known-propensity design drew the case
-    observed = np.zeros(len(labels), dtype=bool)
-    found = np.zeros(len(labels), dtype=bool)
-    if samples:
-        (random,) = samples
-        miss *= 1.0 - random.sample.inclusion
-        observed |= random.sample.observed
-        found |= random.sample.found
-    end = as_of + dt.timedelta(days=horizon_days)
-    inspections = tables.inspections
-    if (data_dir / "_lists").exists() and "list_id" in inspections.columns:
-        from features.lists import read_lists
-
-        rows = inspections[inspections["trigger"].astype(str) == "LIST"]
-        for committed in read_lists(data_dir):
-            if not as_of <= committed.as_of < end:
-                continue
-            cases = committed.cases.set_index(committed.cases["person_id"].astype(str))
-            p = cases["inclusion_probability"].reindex(ids).fillna(0.0).to_numpy(dtype=np.float64)
-            miss *= 1.0 - p
-            mine = rows[rows["list_id"].astype(str) == committed.list_id]
-            day = pd.to_datetime(mine["inspection_date"])
-            mine = mine[(day > pd.Timestamp(as_of)) & (day <= pd.Timestamp(end))]
-            seen = ids.isin(mine["person_id"].astype(str))
-            hit = ids.isin(mine.loc[mine["violation_found"].astype(bool), "person_id"].astype(str))
-            observed |= np.asarray(seen) & (p > 0)
-            found |= np.asarray(hit) & (p > 0)
+    p_random = random_inclusion(tables, as_of, horizon_days, len(labels))
+    miss = np.full(len(labels), 1.0 - p_random)  # probability that no known-propensity design drew the case
+    observed = labels["random_inspected"].to_numpy(dtype=bool) & (p_random > 0)
+    found = labels["random_label"].fillna(False).to_numpy(dtype=bool) & observed
+    start, end = pd.Timestamp(as_of), pd.Timestamp(as_of + dt.timedelta(days=horizon_days))
+    by_list = _list_rows(tables)
+    for committed in lists:
+        if not (as_of <= committed.as_of < end.date() and committed.list_id in by_list):
+            continue
+        cases = committed.cases.set_index(committed.cases["person_id"].astype(str))
+        p = cases["inclusion_probability"].reindex(ids).fillna(0.0).to_numpy(dtype=np.float64)
+        miss *= 1.0 - p
+        mine = by_list[committed.list_id]
+        day = pd.to_datetime(mine["inspection_date"])
+        mine = mine[(day > start) & (day <= end)]
+        hit = mine["violation_found"].astype(bool)
+        observed |= np.asarray(ids.isin(mine["person_id"].astype(str))) & (p > 0)
+        found |= np.asarray(ids.isin(mine.loc[hit, "person_id"].astype(str))) & (p > 0)
     if not observed.any():
         return None
     inclusion = 1.0 - miss

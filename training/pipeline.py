@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from features.contract import CONTRACT_VERSION
+from features.lists import CommittedList, read_lists
 from features.loading import load_valid_tables
 from features.tables import Tables
-from features.timeline import build_timeline
 from models.card import model_card
 from timpora.config import TrainingDefaults
 from training.audit import nationality_proxy_auc, protected_groups, run_bias_audit
@@ -108,7 +108,7 @@ class Comparisons:
 
 
 def gather_samples(
-    data_dir: Path, tables: Tables, result: TrainingResult, horizon_days: int
+    lists: list[CommittedList], tables: Tables, result: TrainingResult, horizon_days: int
 ) -> tuple[list[EvidenceSample], list[LabelledDate]]:
     """The known-propensity samples (committed lists, RANDOM horizons) and the labelled dates."""
     split = result.split
@@ -120,9 +120,7 @@ def gather_samples(
     samples = random_samples(tables, features, labels, dates, horizon_days, result.capacity)
     last = tables.last_date()
     if last is not None:
-        samples += list_samples(
-            data_dir, tables, build_timeline(tables), split.validation_dates[0], last.date()
-        )
+        samples += list_samples(lists, tables, split.validation_dates[0], last.date())
     outcome = result.outcome_model
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
@@ -212,7 +210,8 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
     except NoModelError:
         champion = None
     result = evaluate_result(result, truth, d)
-    unbiased = unbiased_outcomes(data_dir, tables, test.labels, split.test_date, split.horizon_days)
+    lists = read_lists(data_dir)  # the committed lists: read once, for the evidence and the audit
+    unbiased = unbiased_outcomes(lists, tables, test.labels, split.test_date, split.horizon_days)
     fairness = FairnessSettings(bounds=d.bias_bounds)
     # The audit and the blocks judge the list the office works from: the operational capacity.
     k = result.capacity
@@ -248,7 +247,7 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
             ]
     proxy = nationality_proxy_auc(tables, test.features, d.seed)
 
-    samples, labelled = gather_samples(data_dir, tables, result, split.horizon_days)
+    samples, labelled = gather_samples(lists, tables, result, split.horizon_days)
     model = result.model
     scorers: dict[str, tuple[Scorer, Scorer | None]] = {
         MODEL_VS_RANDOM: (model.score, None),  # a random list, judged by its expected value
