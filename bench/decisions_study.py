@@ -84,26 +84,10 @@ def study_world(variant: str, nationality: str | None, seed: int, persons: int, 
     _, labelled = gather_samples([], tables, first.training.result, h)
     model = first.training.result.model
     by_name = {e.comparison: e for e in first.training.registration.evidence}
-    rows.append(
-        _row(
-            variant,
-            seed,
-            "register (model - random)",
-            first.training.version is not None,
-            by_name["model - random"],
-            truth_difference(labelled, world.truth, h, model.score, None, k),
-        )
-    )
-    rows.append(
-        _row(
-            variant,
-            seed,
-            "register (model - office rule)",
-            first.training.version is not None,
-            by_name["model - office rule"],
-            truth_difference(labelled, world.truth, h, model.score, office_rule_scores, k),
-        )
-    )
+    registered = first.training.version is not None
+    for comparison, baseline in (("model - random", None), ("model - office rule", office_rule_scores)):
+        truth = truth_difference(labelled, world.truth, h, model.score, baseline, k)
+        rows.append(_row(variant, seed, f"register ({comparison})", registered, by_name[comparison], truth))
     if first.training.version is None:
         return rows
     reseeded = TrainOptions(defaults=replace(SETTINGS.training, seed=SETTINGS.training.seed + 100))

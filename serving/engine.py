@@ -403,8 +403,6 @@ class ScoringEngine:
             raise RuntimeError("the engine has no data set directory to commit lists to")
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
-        arm = arm_for(self.data_dir, date, district)  # a randomised comparison with the office rule
-        eligible = filter_cases(rank_for_arm(entry.scored, arm), district, permit_types)
         design = exploration_design(design_kind, exploration_share)
         scope = list_scope(district, permit_types)
         found = None
@@ -412,6 +410,8 @@ class ScoringEngine:
             found = find_committed(self.data_dir, date, scope, k, design, self.version)
         if found is not None:
             return ListResult(self.list_response(found), found, False)
+        arm = arm_for(self.data_dir, date, district)  # a randomised comparison with the office rule
+        eligible = filter_cases(rank_for_arm(entry.scored, arm), district, permit_types)
         seed = secrets.randbits(32) if seed is None else seed
         draw = draw_inspection_list(eligible, k, design, seed)
         committed = commit_list(
