@@ -14,7 +14,7 @@ before the shuffle, so the same units and seed give the same arms whatever the
 order they were named in.
 
 Assignments are logged append-only in `DATA/_lists/assignments.jsonl`, under the
-data set's ingest lock (`features.ingest`), like the committed lists. A unit is
+data set's lock (`features.transaction.lock`), like the committed lists. A unit is
 assigned once: a month already assigned, or a district that is, contains or is
 contained in an assigned district prefix, is refused.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import uuid
 from collections.abc import Sequence
@@ -33,8 +32,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from features.ingest import _fsync_directory, _lock, _user
 from features.lists import lists_dir
+from features.transaction import append_line, current_user, fsync_directory, lock
 
 ASSIGNMENTS_FILE = "assignments.jsonl"
 RULE = "rule"
@@ -117,7 +116,7 @@ def _read(data_dir: Path) -> list[Assignment]:
 def read_assignments(data_dir: Path) -> list[Assignment]:
     """The data set's assignments, oldest first."""
     data_dir = Path(data_dir)
-    with _lock(data_dir, exclusive=False):
+    with lock(data_dir, exclusive=False):
         return _read(data_dir)
 
 
@@ -174,7 +173,7 @@ def assign(
     cleaned = _check_units(by, units)
     if not data_dir.is_dir():
         raise AssignmentError(f"no data set at {data_dir}")
-    with _lock(data_dir, exclusive=True):
+    with lock(data_dir, exclusive=True):
         taken = _taken(cleaned, by, _read(data_dir))
         if taken:
             raise AssignmentError(f"already assigned, cannot be assigned again: {'; '.join(taken)}")
@@ -186,16 +185,13 @@ def assign(
             arms=draw_arms(cleaned, int(seed)),
             seed=int(seed),
             created_at=now.isoformat(timespec="milliseconds"),
-            created_by=created_by or _user(),
+            created_by=created_by or current_user(),
             reason=reason.strip(),
         )
         folder = lists_dir(data_dir)
         folder.mkdir(exist_ok=True)
-        with _path(data_dir).open("a", encoding="utf-8") as f:  # one line, one write, synced
-            f.write(json.dumps(assignment.to_dict()) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        _fsync_directory(folder)
+        append_line(_path(data_dir), json.dumps(assignment.to_dict()))  # one line, one write, synced
+        fsync_directory(folder)
     return assignment
 
 

@@ -16,7 +16,7 @@ under `DATA/_lists/` (loaders only open `<table>.<format>` files):
 The store is append-only: a list's files are written once (temporary file,
 fsync, rename: the JSON last, so a list exists only once complete) and never
 changed or deleted; a list's status and not-visited cases are the replay of the
-events. Writers hold the data set's ingest lock (`features.ingest`), so an
+events. Writers hold the data set's lock (`features.transaction.lock`), so an
 ingest of outcomes and a list being committed never interleave.
 
 The same (as-of date, scope, k, design, model version) is one key: asking for it
@@ -29,8 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from features.contract import TABLES_BY_NAME
-from features.ingest import _fsync_directory, _lock, _user
 from features.loading import FORMATS, load_table_file
+from features.transaction import append_line, current_user, fsync_directory, lock, write_atomic
 from features.validation import Issue, row_issue
 
 LISTS_DIR = "_lists"
@@ -307,7 +306,7 @@ def _build(data_dir: Path, record: dict[str, Any], state: _State | None) -> Comm
 def read_list(data_dir: Path, list_id: str) -> CommittedList:
     """One committed list (superseded or not); `UnknownListError` if the data set has none by that id."""
     data_dir = Path(data_dir)
-    with _lock(data_dir, exclusive=False):
+    with lock(data_dir, exclusive=False):
         record = _record(data_dir, list_id)
         state = _states(_events(data_dir)).get(list_id)
     if record is None:
@@ -318,7 +317,7 @@ def read_list(data_dir: Path, list_id: str) -> CommittedList:
 def read_lists(data_dir: Path, include_superseded: bool = False) -> list[CommittedList]:
     """The data set's committed lists, oldest first (superseded ones only if asked for)."""
     data_dir = Path(data_dir)
-    with _lock(data_dir, exclusive=False):
+    with lock(data_dir, exclusive=False):
         records, states = _metadata(data_dir), _states(_events(data_dir))
     lists = []
     for record in records:
@@ -339,7 +338,7 @@ def find_committed(
     """The list in force for this request (not superseded), or None if none was committed."""
     data_dir = Path(data_dir)
     key = list_key(as_of, scope, k, design, model_version)
-    with _lock(data_dir, exclusive=False):
+    with lock(data_dir, exclusive=False):
         record, state = _current(data_dir, key, as_of)
     return None if record is None else _build(data_dir, record, state)
 
@@ -400,7 +399,7 @@ def commit_list(
     key = list_key(as_of, scope, k, design_dict, model_version)
     cases = list_cases(draw, ranked)
     folder = lists_dir(data_dir)
-    with _lock(data_dir, exclusive=True):
+    with lock(data_dir, exclusive=True):
         current, state = _current(data_dir, key, as_of)
         if current is not None and redraw_reason is None:
             return _build(data_dir, current, state)
@@ -429,7 +428,7 @@ def commit_list(
         folder.mkdir(exist_ok=True)
         _write_atomic(folder / f"{list_id}.cases.parquet", lambda path: cases.to_parquet(path, index=False))
         _write_atomic(folder / f"{list_id}.json", lambda path: path.write_text(json.dumps(record, indent=1)))
-        _fsync_directory(folder)
+        fsync_directory(folder)
         if current is not None:
             _append_event(
                 data_dir,
@@ -490,28 +489,18 @@ def _new_id(as_of: dt.date, key: str, taken: set[str]) -> str:
     return f"{base}-r{n}"
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, fsync it, then rename it into place."""
-    temporary = path.with_name(f"{_TEMP_PREFIX}{path.name}")
-    try:
-        write(temporary)
-        with temporary.open("rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through `.tmp-<name>` in the same folder, fsync it, then rename it into place."""
+    write_atomic(path, path.with_name(f"{_TEMP_PREFIX}{path.name}"), write)
 
 
 def _append_event(data_dir: Path, event: Mapping[str, Any]) -> None:
     """One JSON line appended to the events file and synced (the caller holds the exclusive lock)."""
-    full = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "user": _user(), **event}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    full = {"time": now, "user": current_user(), **event}
     folder = lists_dir(data_dir)
     folder.mkdir(exist_ok=True)
-    with (folder / EVENTS_FILE).open("a", encoding="utf-8") as f:
-        f.write(json.dumps(full) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_line(folder / EVENTS_FILE, json.dumps(full))
 
 
 def supersede(data_dir: Path, list_id: str, *, reason: str, by: str | None = None) -> CommittedList:
@@ -522,7 +511,7 @@ def supersede(data_dir: Path, list_id: str, *, reason: str, by: str | None = Non
     committed = read_list(data_dir, list_id)
     if committed.status == SUPERSEDED:
         raise ValueError(f"list {list_id} is already superseded (by {committed.superseded_by or 'nothing'})")
-    with _lock(data_dir, exclusive=True):
+    with lock(data_dir, exclusive=True):
         _append_event(
             data_dir, {"event": "superseded", "list_id": list_id, "by": by, "reason": reason.strip()}
         )
@@ -538,8 +527,8 @@ def record_not_visited(
     issues = _not_visited_issues(data_dir, frame)
     if issues:
         raise ValueError("; ".join(issue.render() for issue in issues))
-    with _lock(data_dir, exclusive=True):
-        _append_not_visited(data_dir, frame, source)
+    with lock(data_dir, exclusive=True):
+        append_not_visited(data_dir, frame, source)
     return read_list(data_dir, list_id)
 
 
@@ -548,10 +537,12 @@ def _not_visited_issues(data_dir: Path, frame: pd.DataFrame) -> list[Issue]:
     return [i for i in check_list_rows(data_dir, rows) if i.rule != "list_propensity_mismatch"]
 
 
-def _append_not_visited(data_dir: Path, frame: pd.DataFrame, source: str | None) -> int:
+def append_not_visited(data_dir: Path, frame: pd.DataFrame, source: str | None) -> int:
     """Append the entries (`list_id`, `person_id`, `reason`) that change a list's record; how many did.
 
-    The caller holds the exclusive lock and has checked the persons are on their lists.
+    The caller holds the exclusive lock (`record_not_visited` takes it; an ingest
+    of an outcomes template already holds it) and has checked the persons are on
+    their lists. `source` is recorded with the event (the template's sha256).
     """
     if frame.empty:
         return 0
@@ -579,9 +570,16 @@ def _append_not_visited(data_dir: Path, frame: pd.DataFrame, source: str | None)
 # Checking inspections against the lists
 
 
-def check_list_rows(data_dir: Path, inspections: pd.DataFrame) -> list[Issue]:
-    """Errors for `LIST` rows that do not match their committed list (see `_check_list_rows`)."""
-    with _lock(Path(data_dir), exclusive=False):
+def check_list_rows(data_dir: Path, inspections: pd.DataFrame, *, lock_held: bool = False) -> list[Issue]:
+    """Errors for `LIST` rows that do not match their committed list (see `_check_list_rows`).
+
+    The lists are read under the data set's shared lock, or, with `lock_held`,
+    under the lock the caller already holds (ingest holds it exclusively; the
+    lock is not re-entrant).
+    """
+    if lock_held:
+        return _check_list_rows(data_dir, inspections)
+    with lock(Path(data_dir), exclusive=False):
         return _check_list_rows(data_dir, inspections)
 
 
@@ -592,7 +590,7 @@ def _check_list_rows(data_dir: Path, inspections: pd.DataFrame) -> list[Issue]:
     superseded), its person must be on that list, and its selection_propensity
     must equal the list's for that person. Rows are 0-based positions of
     `inspections`; the issues name them 1-based like every validation issue.
-    The caller holds the data set's lock (ingest holds it exclusively).
+    The caller holds the data set's lock.
     """
     if inspections.empty or "trigger" not in inspections:
         return []
@@ -698,7 +696,7 @@ def read_outcomes(data_dir: Path, lists: Sequence[CommittedList]) -> pd.DataFram
     """`list_outcomes` of the lists with the data set's inspections table as it is on disk now."""
     data_dir = Path(data_dir)
     paths = [p for p in (data_dir / f"inspections.{fmt}" for fmt in FORMATS) if p.exists()]
-    with _lock(data_dir, exclusive=False):
+    with lock(data_dir, exclusive=False):
         frame = load_table_file(paths[0], TABLES_BY_NAME["inspections"]).frame if paths else None
     return list_outcomes(lists, frame)
 
