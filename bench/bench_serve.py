@@ -46,15 +46,15 @@ from common import CODE_PATHS, before_measurement, count_as_own, peak_rss_mib, s
 
 from features.loading import load_valid_tables
 from features.tables import write_tables, write_truth
+from models.mlflow_store import NoModelError, TrackingConfig, load_risk_model, quiet_mlflow
 from models.ranker import feature_matrix
 from serving.engine import ScoringEngine
 from serving.keys import KeyStore, Role
 from serving.process import free_port, running_service, serve_command
 from simulator.world import WorldConfig, simulate_world
-from training.pipeline import run_training
-from training.registry import NoModelError, load_risk_model, promote
-from training.tracking import TrackingConfig, quiet_mlflow
+from training.model_registry import promote
 from training.train import TrainOptions
+from training.workflow import run_training
 
 VAR = Path(__file__).resolve().parent.parent / "var" / "bench" / "serve"
 TRACKING = TrackingConfig(tracking_uri=f"sqlite:///{VAR / 'mlflow.db'}", artifact_root=VAR / "artifacts")

@@ -19,7 +19,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -29,14 +28,15 @@ sys.path.insert(0, str(ROOT))
 
 from features.loading import load_valid_tables  # noqa: E402
 from features.tables import write_tables  # noqa: E402
+from models.mlflow_store import TrackingConfig  # noqa: E402
 from simulator.world import WorldConfig, simulate_world  # noqa: E402
-from timpora.config import SETTINGS  # noqa: E402
 from training.baselines import office_rule_scores  # noqa: E402
-from training.pipeline import gather_samples, truth_difference  # noqa: E402
-from training.registry import load_risk_model  # noqa: E402
+from training.model_registry import load_risk_model  # noqa: E402
 from training.retrain import retrain  # noqa: E402
-from training.tracking import TrackingConfig, quiet_mlflow  # noqa: E402
+from training.settings import TrainingSettings  # noqa: E402
+from training.tracking import quiet_mlflow  # noqa: E402
 from training.train import TrainOptions  # noqa: E402
+from training.workflow import gather_samples, truth_difference  # noqa: E402
 
 VARIANTS = {"default": None, "false tips on CHN": "CHN"}
 OUT = ROOT / "bench" / "results" / "decisions"
@@ -90,7 +90,7 @@ def study_world(variant: str, nationality: str | None, seed: int, persons: int, 
         rows.append(_row(variant, seed, f"register ({comparison})", registered, by_name[comparison], truth))
     if first.training.version is None:
         return rows
-    reseeded = TrainOptions(defaults=replace(SETTINGS.training, seed=SETTINGS.training.seed + 100))
+    reseeded = TrainOptions(defaults=TrainingSettings(seed=TrainingSettings.seed + 100))
     second = retrain(data, tracking, reseeded)
     champion, _ = load_risk_model(tracking, version=first.training.version)
     if second.training.version is None:

@@ -16,12 +16,12 @@ from tqdm.auto import tqdm
 
 from features.address import address_features
 from features.agency import agency_features
+from features.catalog import FAMILY_LABELS, FEATURE_NAMES, FEATURES, FEATURES_BY_NAME, Family
 from features.employer import employer_features
 from features.grouping import FloatArray
 from features.inspection_history import inspection_features
 from features.overstay import overstay_features
 from features.permit_history import permit_features
-from features.registry import FAMILY_LABELS, FEATURE_NAMES, FEATURES, FEATURES_BY_NAME, Family
 from features.snapshot import Snapshot, take_snapshot
 from features.sponsorship import sponsorship_features
 from features.tables import Tables
@@ -93,7 +93,7 @@ def build_features(
     """Point-in-time features of every case on each as-of date.
 
     Rows: cases (persons in the country on T), indexed by (person_id, as_of).
-    Columns: exactly `features.registry.FEATURE_NAMES`, in that order; features as
+    Columns: exactly `features.catalog.FEATURE_NAMES`, in that order; features as
     of T use only rows dated on or before T and recorded by T (contract v2's
     `recorded_date`; see `Timeline.known_on`), and permit cancellations recorded by T.
     """

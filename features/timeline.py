@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from features.catalog import KBLI_SECTIONS
 from features.contract import (
     AGENCY,
     CANCELLED_RECORDED_DATE,
@@ -32,7 +33,6 @@ from features.contract import (
     SPONSOR_TYPE,
 )
 from features.grouping import BoolArray, FloatArray, IntArray, previous_in_group
-from features.registry import KBLI_SECTIONS
 from features.tables import Tables
 
 # Day numbers are days since 1970-01-01; a missing end date is "never".
@@ -167,7 +167,7 @@ class InspectionEvents:
 @dataclass(frozen=True)
 class SponsorAttributes:
     type: IntArray
-    sector: IntArray  # code in features.registry.KBLI_SECTIONS, -1 when null or unknown
+    sector: IntArray  # code in features.catalog.KBLI_SECTIONS, -1 when null or unknown
     registered: IntArray
     quota: FloatArray  # NaN when the sponsor has no RPTKA quota
     district: IntArray  # code in Timeline.districts

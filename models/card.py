@@ -7,8 +7,8 @@ from typing import Protocol
 
 import pandas as pd
 
+from features.catalog import FAMILY_LABELS, FEATURES, Family
 from features.contract import CONTRACT_VERSION
-from features.registry import FAMILY_LABELS, FEATURES, Family
 from models.ranker import RiskModel
 
 

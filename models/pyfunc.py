@@ -20,7 +20,7 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from features.registry import FEATURES_BY_NAME
+from features.catalog import FEATURES_BY_NAME
 from models.ranker import RiskModel
 
 ARTIFACT_KEY = "risk_model"  # key of the RiskModel directory in the pyfunc's artifacts

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.registry import FEATURES_BY_NAME
+from features.catalog import FEATURES_BY_NAME
 
 FloatMatrix = npt.NDArray[np.float64]
 # Prediction and TreeSHAP run on one thread. OpenMP's worker threads spin-wait for the other core,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from features.registry import FEATURES_BY_NAME, Unit
+from features.catalog import FEATURES_BY_NAME, Unit
 
 YES_NO = {"en": ("no", "yes"), "id": ("tidak", "ya")}
 

@@ -19,9 +19,9 @@ from features.case_context import case_context
 from features.pipeline import features_from_timeline, to_day
 from features.snapshot import take_snapshot
 from features.timeline import Timeline
+from models.order import rank_order
 from models.ranker import FloatMatrix, RiskModel, feature_matrix
 from models.reasons import Reason, top_reasons
-from training.metrics import rank_order
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.assignment import RULE, arm_for
+from features.catalog import FAMILY_LABELS, FEATURES_BY_NAME, Family
 from features.lists import (
     CommittedList,
     UnknownListError,
@@ -32,10 +33,11 @@ from features.lists import (
     read_list,
     read_outcomes,
 )
-from features.registry import FAMILY_LABELS, FEATURES_BY_NAME, Family
 from features.tables import Tables
 from features.timeline import build_timeline
 from models.listing import ExplorationDesign, draw_inspection_list
+from models.office_rule import office_rule_scores
+from models.order import rank_order
 from models.ranker import RiskModel
 from models.reasons import format_value
 from models.scoring import ScoredCases, filter_cases, reasons_for_matrix, score_cases
@@ -54,11 +56,8 @@ from serving.schemas import (
     Selection,
     StratumOut,
 )
-from timpora.config import SETTINGS
-from training.baselines import office_rule_scores
-from training.metrics import rank_order
+from serving.settings import ServingSettings
 
-_SERVING = SETTINGS.serving
 DateLike = dt.date | str | None  # None = the data's last date
 _SMALL_BATCH = 200  # answers up to this many ids are written with the json module
 
@@ -183,15 +182,15 @@ def list_scope(district: str | None, permit_types: Sequence[str] | None) -> dict
     return {"district": district or None, "permit_types": sorted(set(permit_types or []))}
 
 
-def exploration_design(kind: str, share: float) -> ExplorationDesign:
+def exploration_design(kind: str, share: float, settings: ServingSettings) -> ExplorationDesign:
     """The served design of that kind and share, with the configured boundary stratum."""
     if kind == "uniform":
         return ExplorationDesign.uniform(share)
     return ExplorationDesign(
         kind="boundary",
         share=share,
-        boundary_share=_SERVING.boundary_share,
-        boundary_depth=_SERVING.boundary_depth,
+        boundary_share=settings.boundary_share,
+        boundary_depth=settings.boundary_depth,
     )
 
 
@@ -223,7 +222,7 @@ class ScoringEngine:
         model: RiskModel,
         version: str,
         tables: Tables,
-        cached_dates: int = _SERVING.cached_dates,
+        settings: ServingSettings | None = None,
         data_dir: Path | None = None,
     ):
         first, last = tables.first_date(), tables.last_date()
@@ -235,7 +234,8 @@ class ScoringEngine:
         self.districts = sorted(str(d) for d in self.timeline.districts)
         self.data_dir = data_dir  # where lists are committed (`<data_dir>/_lists/`)
         self.permits = tables.permits[["person_id", "sponsor_id", "issue_date"]]  # sponsors for templates
-        self._cached_dates = cached_dates
+        self.settings = settings or ServingSettings()
+        self._cached_dates = self.settings.cached_dates
         self._cache: OrderedDict[dt.date, _ScoredDate] = OrderedDict()
         self._lock = threading.Lock()
         self._date_locks: dict[dt.date, threading.Lock] = {}
@@ -282,7 +282,7 @@ class ScoringEngine:
         missing = [i for i in dict.fromkeys(ids) if i not in entry.reasons]
         if missing:
             matrix = entry.scored.matrix[entry.scored.rows(missing)]
-            computed = reasons_for_matrix(self.model, matrix, _SERVING.n_reasons)
+            computed = reasons_for_matrix(self.model, matrix, self.settings.n_reasons)
             fresh = {
                 person: [
                     ReasonOut(feature=r.feature, contribution=r.contribution, en=r.en, id=r.id) for r in case
@@ -290,7 +290,7 @@ class ScoringEngine:
                 for person, case in zip(missing, computed, strict=True)
             }
             with self._lock:
-                entry.remember(fresh, max(_SERVING.reasons_cached, len(fresh)))
+                entry.remember(fresh, max(self.settings.reasons_cached, len(fresh)))
                 return [entry.reasons[i] if i in entry.reasons else fresh[i] for i in ids]
         return [entry.reasons[i] for i in ids]
 
@@ -387,9 +387,9 @@ class ScoringEngine:
         k: int,
         district: str | None = None,
         permit_types: Sequence[str] | None = None,
-        exploration_share: float = _SERVING.exploration_share,
+        exploration_share: float | None = None,
         seed: int | None = None,
-        design_kind: str = _SERVING.exploration_design,
+        design_kind: str | None = None,
         redraw_reason: str | None = None,
         created_by: str | None = None,
     ) -> ListResult:
@@ -403,7 +403,8 @@ class ScoringEngine:
             raise RuntimeError("the engine has no data set directory to commit lists to")
         date = self.resolve_date(as_of)
         entry = self._scored_date(date)
-        design = exploration_design(design_kind, exploration_share)
+        share = self.settings.exploration_share if exploration_share is None else exploration_share
+        design = exploration_design(design_kind or self.settings.exploration_design, share, self.settings)
         scope = list_scope(district, permit_types)
         found = None
         if redraw_reason is None:
@@ -518,9 +519,9 @@ class ScoringEngine:
             last_date=self.last_date.isoformat(),
             districts=self.districts,
             permit_types=sorted({str(p) for p in self.scored(self.last_date).table["permit_type"].dropna()}),
-            default_k=_SERVING.default_k,
-            max_k=_SERVING.max_k,
-            default_exploration_share=_SERVING.exploration_share,
-            default_exploration_design=_SERVING.exploration_design,
+            default_k=self.settings.default_k,
+            max_k=self.settings.max_k,
+            default_exploration_share=self.settings.exploration_share,
+            default_exploration_design=self.settings.exploration_design,
             model_version=self.version,
         )

@@ -27,9 +27,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from timpora.config import PROJECT_DIR, SETTINGS
-
-KEYS_FILE_ENV = "TIMPORA_KEYS_FILE"
 FILE_VERSION = 1
 TOKEN_PREFIX = "tpk_"
 KEY_ID_PREFIX = "k_"
@@ -62,14 +59,6 @@ class ApiKey:
 
 class KeyStoreError(RuntimeError):
     """The keys file cannot be read or the requested change is not allowed."""
-
-
-def default_keys_path() -> Path:
-    """`TIMPORA_KEYS_FILE` if set, else the configured keys file in the project directory."""
-    if override := os.environ.get(KEYS_FILE_ENV):
-        return Path(override)
-
-    return PROJECT_DIR / SETTINGS.serving.keys_file
 
 
 def _utc_now() -> str:

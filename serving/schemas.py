@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from timpora.config import SETTINGS
+from serving.settings import ServingSettings
 
-_SERVING = SETTINGS.serving
+_SERVING = ServingSettings()  # request limits in the schema: the declared defaults
 
 
 IsoDate = Annotated[

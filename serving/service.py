@@ -7,9 +7,11 @@ in TIMPORA_DATA, and scores the latest date once. Every response that carries
 scores names the model version, and every such request is written to the audit
 log with the caller's key label and role, never with readable person ids.
 
-Environment: TIMPORA_DATA (data set directory), TIMPORA_MODEL_VERSION (pin a
-version instead of the champion), TIMPORA_KEYS_FILE, TIMPORA_AUDIT_LOG, and the
-tracking settings of `training.tracking` (TIMPORA_TRACKING_URI...).
+Settings (`serving.settings.ServiceSettings`, loaded once when this module is
+imported: BentoML reads the traffic settings from the class decorator):
+TIMPORA_DATA (data set directory), TIMPORA_MODEL_VERSION (pin a version instead
+of the champion), TIMPORA_KEYS_FILE, TIMPORA_AUDIT_LOG, TIMPORA_TRACKING_URI,
+TIMPORA_HOME and the `TIMPORA_SERVING__*` and `TIMPORA_DRIFT__*` pieces.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from features.loading import load_valid_tables
+from models.drift import drift_report
+from models.mlflow_store import CHAMPION, load_risk_model, quiet_mlflow, version_details
 from serving.access import STATE_KEY, AccessMiddleware
-from serving.audit import AuditLog, default_audit_path, hash_ids
 from serving.engine import RequestError, ScoringEngine
-from serving.keys import ApiKey, Role, default_keys_path
-from serving.paths import data_dir, pinned_version
+from serving.keys import ApiKey, Role
+from serving.request_log import AuditLog, hash_ids
 from serving.schemas import (
     Capacity,
     DesignKind,
@@ -53,13 +56,11 @@ from serving.schemas import (
     ScoreResponse,
     Seed,
 )
-from timpora.config import SETTINGS
-from training.drift import drift_report
-from training.registry import CHAMPION, load_risk_model, version_details
-from training.tracking import quiet_mlflow, tracking_config
+from serving.settings import load_service_settings
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 
+SETTINGS = load_service_settings()  # the service's edge: read once, passed down as typed pieces
 _SERVING = SETTINGS.serving
 logger = logging.getLogger("timpora.serving")
 
@@ -113,15 +114,17 @@ class InspectionPriority:
 
     def __init__(self) -> None:
         quiet_mlflow()
-        self.tracking = tracking_config()
-        pinned = pinned_version()
+        self.tracking = SETTINGS.tracking
+        pinned = SETTINGS.model_version
         model, version = load_risk_model(self.tracking, alias=CHAMPION, version=pinned)
         self.alias = None if pinned else CHAMPION
-        self.data_dir = data_dir().resolve()
-        self.engine = ScoringEngine(model, version, load_valid_tables(self.data_dir), data_dir=self.data_dir)
+        self.data_dir = SETTINGS.data_dir.resolve()
+        self.engine = ScoringEngine(
+            model, version, load_valid_tables(self.data_dir), settings=_SERVING, data_dir=self.data_dir
+        )
         self.cases_latest = len(self.engine.scored(self.engine.last_date).table)  # warm the latest date
         self.drift = self._measure_drift()
-        self.audit = AuditLog(default_audit_path())
+        self.audit = AuditLog(SETTINGS.audit_path)
         gc.freeze()  # the data set's objects live as long as the service: keep them out of GC passes (250 ms)
         logger.info(
             "serving model v%s (%s) on %s: %d cases as of %s",
@@ -142,6 +145,7 @@ class InspectionPriority:
                 engine.last_date,
                 current=engine.scored(engine.last_date).features,
                 max_reference_dates=SETTINGS.drift.service_reference_dates,
+                settings=SETTINGS.drift,
             )
         except (ValueError, KeyError) as error:  # e.g. no recorded training window: serve without drift
             logger.warning("drift not measured: %s", error)
@@ -155,7 +159,7 @@ class InspectionPriority:
             score_psi=s.score_psi,
             level=s.level.value,
             worst=list(s.worst),
-            warning=report.warning(),
+            warning=report.warning(SETTINGS.drift.warn_level),
         )
 
     def _audit(self, ctx: bentoml.Context, endpoint: str, status: int, **fields: object) -> None:
@@ -371,5 +375,5 @@ class InspectionPriority:
 
 web.mount("/ui", StaticFiles(directory=PAGE_DIR, html=True, check_dir=False), name="page")
 InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]
-    AccessMiddleware, keys_file=default_keys_path(), max_body_bytes=_SERVING.max_body_bytes
+    AccessMiddleware, keys_file=SETTINGS.keys_path, max_body_bytes=_SERVING.max_body_bytes
 )

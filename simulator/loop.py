@@ -55,6 +55,8 @@ from features.pipeline import features_from_timeline
 from features.tables import write_tables, write_truth
 from features.timeline import Timeline, build_timeline
 from models.listing import ExplorationDesign, ListDraw, draw_inspection_list
+from models.mlflow_store import NoModelError, TrackingConfig, load_risk_model
+from models.office_rule import office_rule_scores
 from models.ranker import RiskModel
 from models.scoring import score_cases
 from simulator.loop_world import (
@@ -75,12 +77,9 @@ from simulator.outcomes import Inspections
 from simulator.period import IntArray
 from simulator.selection import Picks
 from simulator.world import WorldConfig
-from timpora.config import SETTINGS
-from training.baselines import office_rule_scores
 from training.fit import FitConfig
-from training.registry import NoModelError, load_risk_model
 from training.retrain import RetrainOutcome, retrain
-from training.tracking import TrackingConfig
+from training.settings import TrainingSettings
 from training.train import ObjectiveChoice, TrainOptions
 from training.truth import truth_labels
 
@@ -110,8 +109,8 @@ class LoopConfig:
     policies: tuple[str, ...] = POLICIES
     seeds: tuple[int, ...] = (7,)
     exploration_share: float = 0.1
-    start: dt.date = SETTINGS.simulation.start
-    end: dt.date = SETTINGS.simulation.end
+    start: dt.date = WorldConfig.start
+    end: dt.date = WorldConfig.end
     retrain: bool = True
     keep_tips: bool = True
     false_tip_nationality: str | None = None
@@ -416,7 +415,7 @@ def run_policy(world: LoopWorld, config: LoopConfig, policy: str, seed: int, k: 
     state = LoopState.start(world, [seed, zlib.crc32(policy.encode())])
     _write_world(world, state, data, first=True)
     tracking = _tracking(root)
-    horizon = SETTINGS.training.horizon_days
+    horizon = TrainingSettings.horizon_days
     k_op = HORIZON_MONTHS * k
     fit = config.fit or FitConfig()
     options = lambda cutoff: TrainOptions(objective=config.objective, cutoff=cutoff, fit=fit)  # noqa: E731
@@ -632,7 +631,7 @@ def run_seed(
 
     Returns (months, decisions, final models) of this seed.
     """
-    horizon = SETTINGS.training.horizon_days
+    horizon = TrainingSettings.horizon_days
     world = prepare_loop_world(config.world(seed), config.months, horizon)
     k = config.capacity or max(1, round(world.office_per_month()))
     runs = []

@@ -34,9 +34,6 @@ from simulator.residents import plan_residents
 from simulator.sponsors import Sponsors, draw_sponsors, finalise_sponsors, sponsor_ids, sponsors_frame
 from simulator.violations import Truth, draw_violations, truth_frame
 from simulator.visitors import Trips, plan_visitors
-from timpora.config import SETTINGS
-
-_DEFAULTS = SETTINGS.simulation  # the embedded world, configured in one place
 
 
 @dataclass(frozen=True)
@@ -48,10 +45,10 @@ class WorldConfig:
     is biased toward whoever follows tips (the office rule). Off by default.
     """
 
-    persons: int = _DEFAULTS.persons
-    seed: int = _DEFAULTS.seed
-    start: dt.date = _DEFAULTS.start
-    end: dt.date = _DEFAULTS.end
+    persons: int = 20_000  # the embedded world `make run` simulates
+    seed: int = 7
+    start: dt.date = dt.date(2022, 1, 1)
+    end: dt.date = dt.date(2026, 6, 30)
     false_tip_nationality: str | None = None
     false_tip_multiplier: float = FALSE_TIP_MULTIPLIER
 

@@ -51,12 +51,12 @@ class LiveService:
 @pytest.fixture(scope="session")
 def live_service(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     """Train and promote a champion on the small world, then start `timpora serve` as a subprocess."""
+    from models.mlflow_store import TrackingConfig, quiet_mlflow
     from serving.keys import KeyStore, Role
     from serving.process import free_port, running_service, serve_command
-    from training.pipeline import run_training
-    from training.registry import promote
-    from training.tracking import TrackingConfig, quiet_mlflow
+    from training.model_registry import promote
     from training.train import TrainOptions
+    from training.workflow import run_training
 
     quiet_mlflow()
     root = tmp_path_factory.mktemp("live_service")

@@ -23,9 +23,9 @@ from features.assignment import (
 from features.lists import LISTS_DIR, commit_list
 from features.tables import Tables
 from models.listing import ExplorationDesign, draw_inspection_list
+from models.office_rule import office_rule_scores
 from models.scoring import ScoredCases
 from serving.engine import ScoringEngine, _ScoredDate, rank_for_arm
-from training.baselines import office_rule_scores
 from training.evidence import randomised_comparison
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import serving.audit as audit_module
-from serving.audit import AUDIT_LOG_ENV, AuditLog, default_audit_path, hash_ids
+import serving.request_log as audit_module
+from serving.request_log import AuditLog, hash_ids
 
 
 def test_append_adds_time_first(tmp_path: Path) -> None:
@@ -172,17 +172,10 @@ def test_hash_ids_is_sha256_of_the_ordered_lines() -> None:
         hash_ids("p1")
 
 
-def test_default_path_honours_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(AUDIT_LOG_ENV, str(tmp_path / "a.jsonl"))
-    assert default_audit_path() == tmp_path / "a.jsonl"
-    monkeypatch.delenv(AUDIT_LOG_ENV)
-    assert default_audit_path().parts[-3:] == ("var", "serving", "audit.jsonl")
-
-
 def test_appends_from_several_processes_give_whole_lines(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     script = (
-        "import sys\nfrom pathlib import Path\nfrom serving.audit import AuditLog\n"
+        "import sys\nfrom pathlib import Path\nfrom serving.request_log import AuditLog\n"
         "log = AuditLog(Path(sys.argv[1]))\n"
         "for i in range(200):\n    log.append({'worker': int(sys.argv[2]), 'i': i, 'pad': 'y' * 500})\n"
     )

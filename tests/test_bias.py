@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_world import tiny_tables
 
-from training.audit import run_bias_audit
 from training.bias import (
     AGE_BANDS,
     FairnessSettings,
@@ -26,6 +25,7 @@ from training.bias import (
     proxy_auc,
     ratio_interval,
 )
+from training.bias_audit import run_bias_audit
 
 # case: listed, label (None = not inspected), nationality, sex
 CASES = [

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from serving.audit import AuditLog
 from serving.keys import KeyStore, Role
+from serving.request_log import AuditLog
 from timpora.cli_access import audit_app, keys_app
 
 runner = CliRunner()

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from features.tables import write_tables
+from models.mlflow_store import TrackingConfig, quiet_mlflow
+from models.office_rule import office_rule_scores
+from models.order import rank_order
 from simulator.world import WorldConfig, simulate_world
-from training.baselines import office_rule_scores
-from training.metrics import rank_order
-from training.pipeline import run_training
-from training.tracking import TrackingConfig, quiet_mlflow
 from training.train import TrainOptions
 from training.truth import truth_labels
+from training.workflow import run_training
 
 pytestmark = pytest.mark.slow
 

@@ -24,24 +24,20 @@ from conftest import LiveService
 from exports import as_known_on
 from typer.testing import CliRunner
 
+from features.catalog import FEATURES_BY_NAME
 from features.loading import load_valid_tables
 from features.pipeline import features_from_timeline
-from features.registry import FEATURES_BY_NAME
 from features.tables import Tables
 from features.timeline import Timeline, build_timeline
-from models.ranker import RiskModel
-from serving.schemas import ListOptions, ModelInfo
-from simulator.world import WorldConfig, simulate_world
-from timpora.config import SETTINGS
-from training.drift import (
+from models.drift import (
     DRIFT_FILE,
     PROPORTION_FLOOR,
     DriftReport,
+    DriftSettings,
     DriftSummary,
     Level,
     drift_report,
     feature_drift,
-    log_drift,
     psi,
     psi_level,
     reference_cases,
@@ -49,8 +45,11 @@ from training.drift import (
     summarise_drift,
     training_dates,
 )
-from training.registry import load_risk_model
-from training.tracking import TrackingConfig, start_experiment
+from models.mlflow_store import TrackingConfig, load_risk_model
+from models.ranker import RiskModel
+from serving.schemas import ListOptions, ModelInfo
+from simulator.world import WorldConfig, simulate_world
+from training.tracking import log_drift, start_experiment
 
 RNG_SEED = 3
 FLOOR = PROPORTION_FLOOR
@@ -200,7 +199,7 @@ def test_summary_takes_the_largest_of_features_and_score() -> None:
             "level": ["large", "moderate", "stable"],
         }
     )
-    summary = summarise_drift(table, score_psi=0.05, worst=2)
+    summary = summarise_drift(table, score_psi=0.05, settings=DriftSettings(worst=2))
     assert summary == DriftSummary(0.3, pytest.approx(0.14), 1, 1, 0.05, ("a", "b"), Level.MODERATE)  # type: ignore[arg-type]
     quiet = summarise_drift(table.iloc[2:], score_psi=0.11)
     assert quiet.level == Level.MODERATE and quiet.max_psi == 0.0
@@ -232,11 +231,22 @@ SPLIT = (
 WINDOW = {"train_first": "2024-09-08", "train_last": "2025-08-04", "validation_last": "2026-01-01"}
 
 
-@pytest.mark.parametrize("info", [{"window": WINDOW}, {"split": SPLIT}, {"window": WINDOW, "split": SPLIT}])
-def test_training_dates_from_the_window_or_the_older_split_text(info: dict[str, Any]) -> None:
+LISTED = [(dt.date(2024, 9, 8) + dt.timedelta(days=30 * i)).isoformat() for i in range(12)]
+
+
+@pytest.mark.parametrize(
+    "info", [{"window": WINDOW}, {"window": WINDOW | {"train_dates": LISTED}, "split": SPLIT}]
+)
+def test_training_dates_from_the_listed_dates_or_the_first_and_last(info: dict[str, Any]) -> None:
     dates = training_dates(info)
     assert len(dates) == 12 and dates[0] == dt.date(2024, 9, 8) and dates[-1] == dt.date(2025, 8, 4)
     assert {(b - a).days for a, b in itertools.pairwise(dates)} == {30}
+
+
+def test_listed_training_dates_are_taken_as_they_are() -> None:
+    irregular = ["2025-01-01", "2025-02-15", "2025-03-01"]
+    window = {"train_first": "2025-01-01", "train_last": "2025-03-01", "train_dates": irregular}
+    assert training_dates({"window": window}) == tuple(dt.date.fromisoformat(d) for d in irregular)
 
 
 def test_training_dates_fail_clearly() -> None:
@@ -398,7 +408,7 @@ def test_model_and_list_options_carry_the_drift(live_service: LiveService, small
     assert drift is not None, live_service.log_path.read_text()[-2000:]
     assert drift.as_of == info.data_last_date == small_tables.last_date().date().isoformat()  # type: ignore[union-attr]
     trained_on = len(training_dates({"window": info.trained_on}))
-    sampled = min(trained_on, SETTINGS.drift.service_reference_dates or trained_on)
+    sampled = min(trained_on, DriftSettings().service_reference_dates or trained_on)
     assert drift.reference.startswith(f"{sampled} dates ")  # the service samples the training dates
     assert math.isfinite(drift.max_psi) and drift.max_psi >= 0 and drift.score_psi >= 0
     assert drift.level in {level.value for level in Level} and len(drift.worst) == 3

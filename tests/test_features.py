@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from tiny_world import AS_OF, tiny_tables
 
+from features.catalog import FEATURE_NAMES
 from features.pipeline import build_features
-from features.registry import FEATURE_NAMES
 
 T = dt.date.fromisoformat(AS_OF)
 
@@ -129,7 +129,7 @@ def test_hand_computed_value(matrix: pd.DataFrame, person: str, feature: str, ex
 
 
 def test_every_family_is_checked_by_hand() -> None:
-    from features.registry import FEATURES_BY_NAME
+    from features.catalog import FEATURES_BY_NAME
 
     families = {FEATURES_BY_NAME[feature].family for _, feature, _ in EXPECTED}
     assert families == {f.family for f in FEATURES_BY_NAME.values()}

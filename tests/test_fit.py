@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.registry import FEATURE_NAMES, FEATURES_BY_NAME
+from features.catalog import FEATURE_NAMES, FEATURES_BY_NAME
 from training.fit import MAX_QUERY_SIZE, FitConfig, LabelledCases, _query_groups, balanced, fit_ranker
 from training.metrics import roc_auc
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 from pathlib import Path
@@ -11,13 +10,11 @@ from pathlib import Path
 import pytest
 
 from serving.keys import (
-    KEYS_FILE_ENV,
     ApiKey,
     KeyStore,
     KeyStoreError,
     Role,
     create_demo_keys,
-    default_keys_path,
 )
 
 
@@ -218,11 +215,3 @@ def test_api_key_carries_no_hash(store: KeyStore) -> None:
     key, _ = store.create("analyst", "a")
     assert set(ApiKey.__dataclass_fields__) == {"key_id", "label", "role", "created_at", "revoked_at"}
     assert "sha256" not in repr(key)
-
-
-def test_default_path_honours_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEYS_FILE_ENV, str(tmp_path / "k.json"))
-    assert default_keys_path() == tmp_path / "k.json"
-    monkeypatch.delenv(KEYS_FILE_ENV)
-    assert default_keys_path().parts[-3:] == ("var", "serving", "keys.json")
-    assert os.path.isabs(default_keys_path())

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.order import rank_order
 from training.metrics import (
     METRIC_DIRECTIONS,
     Direction,
@@ -19,7 +20,6 @@ from training.metrics import (
     ndcg_at_k,
     pr_auc,
     precision_at_k,
-    rank_order,
     recall_at_k,
     reliability_curve,
     resolve_k,

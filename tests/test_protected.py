@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from tiny_world import AS_OF, tiny_tables
 
+from features.catalog import FEATURE_NAMES, FEATURES
 from features.contract import PROTECTED_COLUMNS
 from features.pipeline import build_features
-from features.registry import FEATURE_NAMES, FEATURES
 
 
 def test_protected_columns_are_the_contracts() -> None:

@@ -20,35 +20,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.catalog import FEATURE_NAMES, FEATURES_BY_NAME
 from features.contract import CONTRACT_VERSION
-from features.registry import FEATURE_NAMES, FEATURES_BY_NAME
-from models.pyfunc import RiskModelPyfunc, pyfunc_input
-from models.ranker import RiskModel, feature_matrix
-from training.decisions import Decision, DecisionSettings
-from training.offpolicy import Evidence
-from training.registry import (
+from models.mlflow_store import (
     CHALLENGER,
     CHAMPION,
     NoModelError,
-    list_versions,
+    TrackingConfig,
     load_risk_model,
-    promote,
-    promotion_objections,
-    register_run,
-    rollback,
+    quiet_mlflow,
 )
+from models.pyfunc import RiskModelPyfunc, pyfunc_input
+from models.ranker import RiskModel, feature_matrix
+from training.decisions import Decision, DecisionSettings
+from training.model_registry import list_versions, promote, promotion_objections, register_run, rollback
+from training.offpolicy import Evidence
 from training.tracking import (
-    ARTIFACT_ROOT_ENV,
     MODEL_ID_TAG,
     RAW_METRICS_FILE,
-    TRACKING_URI_ENV,
-    TrackingConfig,
     log_training_run,
     metric_key,
     metric_keys,
-    quiet_mlflow,
     start_experiment,
-    tracking_config,
 )
 
 # MLflow's own deprecation noise (SQLAlchemy loader options, a pandas 4 change) is not ours to fix.
@@ -147,28 +140,6 @@ def test_promotion_objections(tags: dict[str, str], objection: str | None) -> No
         assert not decision.go
         assert len(decision.objections) == 1
         assert objection in decision.objections[0]
-
-
-def test_tracking_config_defaults_to_absolute_sqlite_under_the_project(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
-    monkeypatch.delenv(ARTIFACT_ROOT_ENV, raising=False)
-    config = tracking_config(tmp_path)
-    assert config.tracking_uri == f"sqlite:///{tmp_path.resolve()}/var/mlflow/mlflow.db"
-    assert config.artifact_root == tmp_path.resolve() / "var" / "mlflow" / "artifacts"
-    assert config.artifact_root.is_absolute()
-    assert (config.experiment, config.model_name) == ("timpora", "timpora-risk")
-    assert not (tmp_path / "var").exists()  # directories are made when used, not when configured
-    assert tracking_config().tracking_uri.endswith("/var/mlflow/mlflow.db")
-
-
-def test_tracking_config_reads_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(TRACKING_URI_ENV, "http://127.0.0.1:5000")
-    monkeypatch.setenv(ARTIFACT_ROOT_ENV, str(tmp_path / "elsewhere"))
-    config = tracking_config(tmp_path)
-    assert config.tracking_uri == "http://127.0.0.1:5000"
-    assert config.artifact_root == tmp_path / "elsewhere"
 
 
 # ---------------------------------------------------------------- a real store

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -11,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from timpora.config import SETTINGS
+from models.mlflow_store import TrackingConfig, quiet_mlflow
 from training.decisions import Decision
 from training.fit import FitConfig
-from training.registry import promote, register_run, rollback
+from training.model_registry import promote, register_run, rollback
 from training.retrain import CHALLENGER_RUN_TAG, CHAMPION_RUN_TAG, retrain
-from training.tracking import TrackingConfig, quiet_mlflow
+from training.settings import TrainingSettings
 from training.train import TrainOptions
 
 pytestmark = pytest.mark.slow
@@ -67,7 +66,7 @@ def test_retrain_promotes_better_refuses_worse_and_rolls_back(
     assert "drift/max_psi" in client.get_run(better.training.run_id).data.metrics  # logged on retrain
 
     # A challenger that differs only by seed is not refused for fairness noise (nor for performance).
-    reseeded = TrainOptions(defaults=replace(SETTINGS.training, seed=SETTINGS.training.seed + 1))
+    reseeded = TrainOptions(defaults=TrainingSettings(seed=TrainingSettings.seed + 1))
     again = retrain(small_world_dir, tracking, reseeded)
     assert again.promotion is not None and again.promotion.promoted, again.promotion.reasons
     assert again.training.fairness_blocks == []

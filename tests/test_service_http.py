@@ -157,7 +157,7 @@ def test_explain_groups_every_model_feature_by_family(live_service: LiveService,
 def _calibrated(service: LiveService, margin: float) -> float:
     """The served score from a margin, through the served model's own calibration."""
     code = (
-        "from training.registry import load_risk_model; from training.tracking import tracking_config;"
+        "from training.model_registry import load_risk_model; from training.tracking import tracking_config;"
         "import numpy as np; m, _ = load_risk_model(tracking_config());"
         f"print(repr(float(m.probability(np.array([{margin!r}]))[0])))"
     )

@@ -14,11 +14,11 @@ import pytest
 
 from features.loading import load_valid_tables
 from features.timeline import build_timeline
+from models.mlflow_store import TrackingConfig, load_risk_model, quiet_mlflow
 from models.scoring import ranked_list
-from training.pipeline import run_training
-from training.registry import load_risk_model, promote, rollback
-from training.tracking import TrackingConfig, quiet_mlflow
+from training.model_registry import promote, rollback
 from training.train import TrainOptions
+from training.workflow import run_training
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
@@ -174,7 +174,7 @@ def test_only_evaluation_code_reads_the_truth() -> None:
         for p in (ROOT / folder).rglob("*.py")
         if "training.truth" in _imports(p)
     }
-    assert importers == {"training/pipeline.py"}
+    assert importers == {"training/workflow.py"}
     for folder in ("features", "models", "serving"):
         for path in (ROOT / folder).rglob("*.py"):
             if path.name in ("contract.py", "tables.py"):  # the contract defines it; tables writes it

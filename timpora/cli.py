@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from timpora import cli_lists
 from timpora.cli_access import audit_app, keys_app
-from timpora.config import SETTINGS
+from timpora.cli_common import settings
 
 EXIT_CODES = (
     "Exit codes (every command): 0 done; 1 runtime or data error; 2 usage error or unknown filter value; "
@@ -40,8 +40,6 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-_SIM = SETTINGS.simulation
-
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
@@ -62,16 +60,18 @@ def _parse_date(value: str, option: str) -> dt.date:
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Directory to write the data set into (created if missing).")],
-    persons: Annotated[int, typer.Option(min=10, help="Number of foreign nationals in the world.")] = (
-        _SIM.persons
-    ),
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same world.")] = _SIM.seed,
-    start: Annotated[str, typer.Option(help="First day of the simulated period (YYYY-MM-DD).")] = (
-        _SIM.start.isoformat()
-    ),
-    end: Annotated[str, typer.Option(help="Last day of the simulated period (YYYY-MM-DD).")] = (
-        _SIM.end.isoformat()
-    ),
+    persons: Annotated[
+        int | None, typer.Option(min=10, help="Number of foreign nationals in the world. Default: settings.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; the same seed gives the same world. Default: settings.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First day of the simulated period (YYYY-MM-DD). Default: settings.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last day of the simulated period (YYYY-MM-DD). Default: settings.")
+    ] = None,
     fmt: Annotated[
         str, typer.Option("--format", help="File format of the tables: parquet or csv.")
     ] = "parquet",
@@ -90,7 +90,11 @@ def simulate(
 
     if fmt not in ("parquet", "csv"):
         _fail(f"--format must be parquet or csv, got {fmt!r}", 2)
-    start_date, end_date = _parse_date(start, "--start"), _parse_date(end, "--end")
+    defaults = settings().simulation
+    start_date = _parse_date(start, "--start") if start else defaults.start
+    end_date = _parse_date(end, "--end") if end else defaults.end
+    persons = defaults.persons if persons is None else persons
+    seed = defaults.seed if seed is None else seed
     if end_date <= start_date:
         _fail("--end must be after --start", 2)
     try:
@@ -203,10 +207,10 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 def _tracking():  # type: ignore[no-untyped-def]
-    from training.tracking import quiet_mlflow, tracking_config
+    from models.mlflow_store import quiet_mlflow
 
     quiet_mlflow()
-    return tracking_config()
+    return settings().tracking
 
 
 def _load_or_exit(data: Path):  # type: ignore[no-untyped-def]
@@ -221,7 +225,7 @@ def _load_or_exit(data: Path):  # type: ignore[no-untyped-def]
 
 def _model_data_and_date(data: Path, as_of: str | None, model_version: str | None):  # type: ignore[no-untyped-def]
     """The champion (or a pinned version), the validated data set, and the date asked (default: latest)."""
-    from training.registry import NoModelError, load_risk_model
+    from models.mlflow_store import NoModelError, load_risk_model
 
     try:
         model, version = load_risk_model(_tracking(), alias="champion", version=model_version)
@@ -246,8 +250,13 @@ def train(
         ),
     ] = None,
     horizon: Annotated[
-        int, typer.Option(min=1, max=730, help="Label horizon in days: a violation found within H days of T.")
-    ] = SETTINGS.training.horizon_days,
+        int | None,
+        typer.Option(
+            min=1,
+            max=730,
+            help="Label horizon in days: a violation found within H days of T. Default: settings.",
+        ),
+    ] = None,
     objective: Annotated[
         str, typer.Option(help="binary, lambdarank, or both (keep the better on the validation fold).")
     ] = "binary",
@@ -262,8 +271,8 @@ def train(
 
     from features.loading import DataContractError
     from training.bias import count_flags
-    from training.pipeline import run_training, training_table
     from training.train import TrainOptions
+    from training.workflow import run_training, training_table
 
     if objective not in ("binary", "lambdarank", "both"):
         _fail(f"--objective must be binary, lambdarank or both, got {objective!r}", 2)
@@ -274,6 +283,7 @@ def train(
         objective=objective,  # type: ignore[arg-type]
         cutoff=_parse_date(as_of, "--as-of") if as_of else None,
         horizon_days=horizon,
+        defaults=settings().training,
     )
     try:
         outcome = run_training(data, options, tracking)
@@ -282,7 +292,7 @@ def train(
         raise typer.Exit(1) from None
     except ValueError as exc:
         _fail(str(exc))
-    main_k = SETTINGS.training.main_capacity
+    main_k = settings().training.main_capacity
     _say(outcome.registration.render())
     console.print(f"Split: {outcome.result.split.describe()}")
     table = training_table(outcome, main_k)
@@ -327,16 +337,16 @@ def promote(
     Worse: the whole interval of challenger - champion (same hold-out) lies below -delta, or a fairness
     check blocks it. Exit 4 when not promoted.
     """
-    from training.pipeline import decision_settings
-    from training.registry import NoModelError
-    from training.registry import promote as promote_challenger
+    from models.mlflow_store import NoModelError
+    from training.model_registry import promote as promote_challenger
+    from training.workflow import decision_settings
 
     tracking = _tracking()
     if force and not (reason and reason.strip()):
         _fail('--force needs --reason "..." (it is recorded with the promotion)', 2)
     try:
         result = promote_challenger(
-            tracking, settings=decision_settings(SETTINGS.training), force=force, reason=reason
+            tracking, settings=decision_settings(settings().training), force=force, reason=reason
         )
     except NoModelError as exc:
         _fail(str(exc))
@@ -363,12 +373,15 @@ def retrain(
     4 when not promoted."""
     from features.loading import DataContractError
     from training.retrain import retrain as retrain_challenger
+    from training.train import TrainOptions
 
     if force and not (reason and reason.strip()):
         _fail("--force needs --reason (it is recorded on the model version)", 2)
     tracking = _tracking()
     try:
-        outcome = retrain_challenger(data, tracking, force=force, reason=reason)
+        outcome = retrain_challenger(
+            data, tracking, TrainOptions(defaults=settings().training), force=force, reason=reason
+        )
     except DataContractError as exc:
         err_console.print(exc.report.render(), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -486,8 +499,8 @@ def simulate_loop(
 @app.command()
 def rollback() -> None:
     """Restore the previous champion."""
-    from training.registry import NoModelError
-    from training.registry import rollback as rollback_champion
+    from models.mlflow_store import NoModelError
+    from training.model_registry import rollback as rollback_champion
 
     try:
         result = rollback_champion(_tracking())
@@ -500,7 +513,7 @@ def rollback() -> None:
 def models() -> None:
     """List registered model versions, their aliases, flags and the deciding evidence (precision at the
     operational capacity: estimate [95% interval] (source)); every metric is in the MLflow run."""
-    from training.registry import list_versions
+    from training.model_registry import list_versions
 
     table = list_versions(_tracking())
     if table.empty:
@@ -590,29 +603,28 @@ def drift(
     """Population stability (PSI) of each feature and of the score: the cases as of a date against the
     model's training cases, recomputed from the same data set."""
     from features.timeline import build_timeline
-    from training.drift import drift_report
+    from models.drift import drift_report
 
     model, version, tables, date = _model_data_and_date(data, as_of, model_version)
     try:
-        report = drift_report(model, build_timeline(tables), date)
+        report = drift_report(model, build_timeline(tables), date, settings=settings().drift)
     except ValueError as exc:
         _fail(str(exc))
     s = report.summary
-    moderate, large = SETTINGS.drift.psi_moderate, SETTINGS.drift.psi_large
+    moderate, large = settings().drift.psi_moderate, settings().drift.psi_large
     lines = [
         f"Drift of model version {version}: {report.describe()}",
         f"PSI levels: stable < {moderate:g} <= moderate < {large:g} <= large (lower is better)",
         report.features.head(top).to_string(index=False, float_format=lambda v: f"{v:.3f}"),
         f"Score PSI: {s.score_psi:.3f}. Overall: {s.level.value}.",
     ]
-    warning = report.warning()
+    warning = report.warning(settings().drift.warn_level)
     if warning:
         lines.append(f"Warning: {warning}")
     for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-_SERVE = SETTINGS.serving
 app.add_typer(keys_app, name="keys", help="API keys for the service: create, list, revoke, demo.")
 app.add_typer(audit_app, name="audit", help="The service's audit log of scoring requests.")
 app.command("lists")(cli_lists.lists)
@@ -624,10 +636,14 @@ app.command("outcomes-template")(cli_lists.outcomes_template)
 def serve(
     data: Annotated[
         Path | None,
-        typer.Option(help=f"Data set directory to serve. Default: TIMPORA_DATA, else {_SERVE.data_dir}."),
+        typer.Option(help="Data set directory to serve. Default: TIMPORA_DATA, else <home>/demo."),
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on; loopback by default.")] = _SERVE.host,
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = _SERVE.port,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on. Default: settings (loopback, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to listen on. Default: settings (3000).")
+    ] = None,
     model_version: Annotated[
         str | None, typer.Option(help="Serve this registered version instead of the champion.")
     ] = None,
@@ -635,11 +651,13 @@ def serve(
     """Start the scoring API and the supervisor page (BentoML) on HOST:PORT; Ctrl+C stops it."""
     import os
 
-    from serving.paths import BENTOML_HOME, DATA_ENV, MODEL_VERSION_ENV, data_dir
-    from timpora.config import PROJECT_DIR
-    from training.registry import list_versions
+    import serving
+    from training.model_registry import list_versions
 
-    directory = (data or data_dir()).resolve()
+    config = settings()
+    host = host or config.serving.host
+    port = port or config.serving.port
+    directory = (data or config.data_dir).resolve()
     if not directory.is_dir():
         _fail(f"no data set at {directory}: run `make run` or `timpora simulate --out {directory}` first")
     versions = list_versions(_tracking())
@@ -647,11 +665,22 @@ def serve(
         _fail("no champion model: train and promote one first (`timpora train DIR`, `timpora promote`)")
     if model_version is not None and int(model_version) not in set(versions["version"].astype(int)):
         _fail(f"no registered version {model_version} (see `timpora models`)")
-    env = {**os.environ, DATA_ENV: str(directory), "BENTOML_DO_NOT_TRACK": "true"}
-    env.setdefault("BENTOML_HOME", str(BENTOML_HOME))
+    # The service loads its own settings from the environment: hand it the resolved paths.
+    tracking = config.tracking
+    env = {
+        **os.environ,
+        "TIMPORA_DATA": str(directory),
+        "TIMPORA_HOME": str(config.home_dir),
+        "TIMPORA_KEYS_FILE": str(config.keys_path.resolve()),
+        "TIMPORA_AUDIT_LOG": str(config.audit_path.resolve()),
+        "TIMPORA_TRACKING_URI": tracking.tracking_uri,
+        "TIMPORA_ARTIFACT_ROOT": str(tracking.artifact_root),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    env.setdefault("BENTOML_HOME", str(config.bentoml_home))
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep, not spin on a shared core
     if model_version is not None:
-        env[MODEL_VERSION_ENV] = model_version
+        env["TIMPORA_MODEL_VERSION"] = model_version
     base = f"http://{host}:{port}"
     console.print(
         f"Serving {directory} with model {'v' + model_version if model_version else 'champion'}.\n"
@@ -663,5 +692,12 @@ def serve(
     )
     sys.stdout.flush()
     command = [sys.executable, "-m", "bentoml", "serve", "serving.service:InspectionPriority"]
-    command += ["--host", host, "--port", str(port), "--working-dir", str(PROJECT_DIR)]
+    command += [
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--working-dir",
+        str(Path(serving.__file__).resolve().parents[1]),
+    ]
     os.execvpe(command[0], command, env)

@@ -1,7 +1,7 @@
 """`timpora keys` and `timpora audit`: who may call the scoring service, and what they asked.
 
 Wiring only: the key store and the audit log live in `serving.keys` and
-`serving.audit`, imported inside the commands so that `--help` stays fast.
+`serving.request_log`, imported inside the commands so that `--help` stays fast.
 Data (labels, tokens, log records) is printed with markup off: a label may hold "[".
 """
 
@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from timpora.config import SETTINGS
+from timpora.cli_common import settings
 
 if TYPE_CHECKING:
     from serving.keys import KeyStore
@@ -42,14 +42,14 @@ KeysFile = Annotated[
     Path | None,
     typer.Option(
         "--keys-file",
-        help=f"Keys file. Default: TIMPORA_KEYS_FILE, else {SETTINGS.serving.keys_file} in the project.",
+        help="Keys file. Default: TIMPORA_KEYS_FILE, else <home>/serving/keys.json.",
     ),
 ]
 AuditFile = Annotated[
     Path | None,
     typer.Option(
         "--audit-log",
-        help=f"Audit log. Default: TIMPORA_AUDIT_LOG, else {SETTINGS.serving.audit_log} in the project.",
+        help="Audit log. Default: TIMPORA_AUDIT_LOG, else <home>/serving/audit.jsonl.",
     ),
 ]
 
@@ -65,9 +65,9 @@ def _say(text: str) -> None:
 
 
 def _store(keys_file: Path | None) -> KeyStore:
-    from serving.keys import KeyStore, default_keys_path
+    from serving.keys import KeyStore
 
-    return KeyStore(keys_file or default_keys_path())
+    return KeyStore(keys_file or settings().keys_path)
 
 
 @keys_app.command("create")
@@ -164,9 +164,9 @@ def audit_tail(
     audit_log: AuditFile = None,
 ) -> None:
     """Show the latest audit records, oldest first."""
-    from serving.audit import AuditLog, default_audit_path
+    from serving.request_log import AuditLog
 
-    log = AuditLog(audit_log or default_audit_path())
+    log = AuditLog(audit_log or settings().audit_path)
     try:
         records = log.tail(lines)
     except OSError as exc:

@@ -34,7 +34,8 @@ from lightgbm import LGBMClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from training.metrics import Values, label_masks
+from models.order import Values
+from training.metrics import label_masks
 
 AGE_BANDS = ("<25", "25-34", "35-44", "45-54", "55-64", "65+")
 FOUR_FIFTHS = (0.8, 1.25)

@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.registry import FAMILY_LABELS, FEATURES_BY_NAME
-from training.metrics import evaluate_ranking, rank_order, resolve_k, wilson_interval
+from features.catalog import FAMILY_LABELS, FEATURES_BY_NAME
+from models.order import rank_order
+from training.metrics import evaluate_ranking, resolve_k, wilson_interval
 
 Scores = npt.NDArray[np.float64]
 VIEWS = ("labelled", "labelled_without_tips", "random_sample", "truth")

@@ -11,8 +11,8 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from features.catalog import FEATURE_NAMES, FEATURES_BY_NAME
 from features.contract import CONTRACT_VERSION
-from features.registry import FEATURE_NAMES, FEATURES_BY_NAME
 from models.ranker import RiskModel, feature_matrix
 
 Objective = Literal["binary", "lambdarank"]
@@ -39,7 +39,7 @@ class FitConfig:
             return FEATURE_NAMES
         unknown = sorted(set(self.features) - set(FEATURE_NAMES))
         if unknown:
-            raise ValueError(f"features not in the allow-list (features/registry.py): {', '.join(unknown)}")
+            raise ValueError(f"features not in the allow-list (features/catalog.py): {', '.join(unknown)}")
         return tuple(name for name in FEATURE_NAMES if name in set(self.features))
 
     def lightgbm_params(self) -> dict[str, Any]:

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from statistics import NormalDist
-from typing import Any, Literal, TypeAlias
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api.extensions import ExtensionArray
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-Values: TypeAlias = np.ndarray | pd.Series | pd.Index | ExtensionArray | Sequence[Any]
+from models.order import Values, as_floats, finite_scores, rank_order
 
 
 class Direction(StrEnum):
@@ -49,21 +48,9 @@ def metric_direction(name: str) -> Direction:
     return METRIC_DIRECTIONS[key]
 
 
-def _floats(values: Values) -> np.ndarray:
-    series = values if isinstance(values, pd.Series) else pd.Series(values)  # also rejects 2-D input
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
-def _scores(scores: Values) -> np.ndarray:
-    values = _floats(scores)
-    if np.isnan(values).any():
-        raise ValueError("scores contain NaN: every case needs a score to be ranked")
-    return values
-
-
 def label_masks(labels: Values) -> tuple[np.ndarray, np.ndarray]:
     """(labelled, positive) boolean masks from booleans or 0/1, with NA/NaN for unlabelled cases."""
-    values = _floats(labels)
+    values = as_floats(labels)
     labelled = ~np.isnan(values)
     if not np.isin(values[labelled], (0.0, 1.0)).all():
         raise ValueError("labels must be boolean or 0/1, with NA or NaN for unlabelled cases")
@@ -71,41 +58,11 @@ def label_masks(labels: Values) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _prepare(scores: Values, labels: Values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    values = _scores(scores)
+    values = finite_scores(scores)
     labelled, positive = label_masks(labels)
     if len(labelled) != len(values):
         raise ValueError(f"scores ({len(values)}) and labels ({len(labelled)}) differ in length")
     return values, labelled, positive
-
-
-def rank_order(scores: Values, tie_key: Values | None = None) -> np.ndarray:
-    """Positions of the cases from first to inspect to last: score descending, then tie_key ascending.
-
-    Cases tied on both (or on score, without a tie_key) keep their input order, so a list is reproducible.
-    """
-    values = _scores(scores)
-    order = np.argsort(-values, kind="stable")
-    if tie_key is None:
-        return order
-    keys = tie_key if isinstance(tie_key, pd.Series) else pd.Series(tie_key)
-    if len(keys) != len(values):
-        raise ValueError(f"tie_key ({len(keys)}) and scores ({len(values)}) differ in length")
-    if keys.isna().any():
-        raise ValueError("tie_key contains missing values")
-    # Only cases sharing a score need their keys compared: cheap when ties are rare.
-    ranked = values[order]
-    same = ranked[1:] == ranked[:-1]
-    tied = np.concatenate(([False], same)) | np.concatenate((same, [False]))
-    if not tied.any():
-        return order
-    cases = order[tied]
-    group = np.cumsum(np.concatenate(([True], ~same)))[tied]
-    tied_keys = keys.iloc[cases].to_numpy()
-    if tied_keys.dtype == object:
-        tied_keys = tied_keys.astype(str)  # numpy sorts fixed-width strings far faster than objects
-    by_key = np.argsort(tied_keys, kind="stable")
-    order[tied] = cases[by_key[np.argsort(group[by_key], kind="stable")]]
-    return order
 
 
 def resolve_k(k: int | str, n_cases: int) -> int:

@@ -20,12 +20,13 @@ import pandas as pd
 
 from features.loading import load_valid_tables
 from features.timeline import build_timeline
+from models.drift import drift_report
+from models.mlflow_store import TrackingConfig, tracking_client
 from training.bias import Flag, new_or_worse
-from training.drift import drift_report, log_drift
-from training.pipeline import TrainingOutcome, decision_settings, run_training
-from training.registry import PromotionResult, promote
-from training.tracking import TrackingConfig, tracking_client
+from training.model_registry import PromotionResult, promote
+from training.tracking import log_drift
 from training.train import TrainOptions
+from training.workflow import TrainingOutcome, decision_settings, run_training
 
 COLUMNS = ["view", "metric", "challenger", "champion", "difference", "office_rule"]
 COMPARED_METRICS = ("precision@50", "precision@{main}", "recall@{main}", "pr_auc", "roc_auc")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import mlflow
 
-from training.registry import NoModelError
-from training.tracking import TrackingConfig, start_experiment
+from models.mlflow_store import NoModelError, TrackingConfig
+from training.tracking import start_experiment
 
 
 def model_run_files(config: TrackingConfig, destination: Path, alias: str = "champion") -> tuple[str, Path]:

@@ -24,9 +24,10 @@ class TemporalSplit:
     test_date: dt.date
     horizon_days: int
 
-    def window(self) -> dict[str, str]:
-        """The trained-on window as ISO dates: first and last training as-of date, validation end, test."""
+    def window(self) -> dict[str, object]:
+        """The trained-on window as ISO dates: the training as-of dates, validation end, test."""
         return {
+            "train_dates": [d.isoformat() for d in self.train_dates],
             "train_first": self.train_dates[0].isoformat(),
             "train_last": self.train_dates[-1].isoformat(),
             "validation_last": self.validation_dates[-1].isoformat(),

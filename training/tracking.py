@@ -1,34 +1,28 @@
 """MLflow tracking: where runs live, and one function that logs a training run with its model.
 
-The default store runs on a laptop without a server: a SQLite database and an
-artefact directory under `<project>/var/mlflow`, both absolute paths so nothing
-depends on the current directory. `TIMPORA_TRACKING_URI` points at a server
-instead (e.g. `http://127.0.0.1:5000`), `TIMPORA_ARTIFACT_ROOT` moves the artefacts.
-Nothing here touches MLflow or the disk at import.
+Where the store is (`TrackingConfig`) and how to read it are in `models.mlflow_store`;
+this is the write side: the experiment, a run with its metrics, artefacts and
+model, and the drift measured at training time. Nothing here touches MLflow or
+the disk at import.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 import re
-import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
+from models.drift import DRIFT_FILE, DriftReport
+from models.mlflow_store import SQLITE_PREFIX, TrackingConfig, tracking_client
 from models.pyfunc import ARTIFACT_KEY, RiskModelPyfunc, pyfunc_input, pyfunc_signature
 from models.ranker import RiskModel
-from timpora.config import PROJECT_DIR
 
-TRACKING_URI_ENV = "TIMPORA_TRACKING_URI"
-ARTIFACT_ROOT_ENV = "TIMPORA_ARTIFACT_ROOT"
 MODEL_ARTIFACT_PATH = "model"  # the logged model's name inside a run
 MODEL_ID_TAG = "timpora.model_id"  # run tag: the logged model's id, what the registry registers
 RAW_METRICS_FILE = "metrics.json"  # the run's metrics under their original names ('@', '%')
@@ -36,60 +30,6 @@ INPUT_EXAMPLE_ROWS = 5
 # What loading and scoring the pyfunc imports; pinned to this environment's versions.
 # Passing them explicitly skips MLflow's 3-5 s requirement inference.
 SCORING_PACKAGES = ("mlflow", "lightgbm", "numpy", "pandas", "cloudpickle")
-_QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",  # otherwise each process tries a telemetry host once
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
-_SQLITE_PREFIX = "sqlite:///"
-
-
-@dataclass(frozen=True)
-class TrackingConfig:
-    """Where MLflow runs, artefacts and registered models live."""
-
-    tracking_uri: str
-    artifact_root: Path
-    experiment: str = "timpora"
-    model_name: str = "timpora-risk"
-
-
-def tracking_config(project_dir: Path | None = None) -> TrackingConfig:
-    """The project's tracking store: SQLite under `<project>/var/mlflow` unless the environment overrides."""
-    store = (project_dir or PROJECT_DIR).resolve() / "var" / "mlflow"
-    uri = os.environ.get(TRACKING_URI_ENV) or f"{_SQLITE_PREFIX}{(store / 'mlflow.db').as_posix()}"
-    root = os.environ.get(ARTIFACT_ROOT_ENV)
-    artifact_root = Path(root).expanduser().resolve() if root else store / "artifacts"
-    return TrackingConfig(tracking_uri=uri, artifact_root=artifact_root)
-
-
-class _DropPickleNotice(logging.Filter):
-    """Drop MLflow's notice that a python_model object is cloudpickled.
-
-    `RiskModelPyfunc` is stateless (the model is in its artefact files), so the
-    notice says nothing useful on every training run.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Passing a Python object as `python_model`")
-
-
-def quiet_mlflow() -> None:
-    """No telemetry, no progress bars, only warnings from MLflow and its migrations. Call at the edge.
-
-    Explicit settings in the environment win. MLflow creates its telemetry client
-    at import, so it is re-created here under the new setting.
-    """
-    for name, value in _QUIET_ENV.items():
-        os.environ.setdefault(name, value)
-    if "mlflow" in sys.modules:
-        from mlflow.telemetry import set_telemetry_client
-
-        set_telemetry_client()
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
-    if not any(isinstance(f, _DropPickleNotice) for f in pyfunc_logger.filters):
-        pyfunc_logger.addFilter(_DropPickleNotice())
 
 
 def metric_key(name: str) -> str:
@@ -126,25 +66,11 @@ def pinned_requirements(packages: tuple[str, ...] = SCORING_PACKAGES) -> list[st
 
 def _prepare_local_store(config: TrackingConfig) -> None:
     """Create the SQLite file's folder and the artefact root (MLflow creates neither)."""
-    if config.tracking_uri.startswith(_SQLITE_PREFIX):
-        database = config.tracking_uri.removeprefix(_SQLITE_PREFIX)
+    if config.tracking_uri.startswith(SQLITE_PREFIX):
+        database = config.tracking_uri.removeprefix(SQLITE_PREFIX)
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
     config.artifact_root.mkdir(parents=True, exist_ok=True)
-
-
-def store_exists(config: TrackingConfig) -> bool:
-    """False for a SQLite store whose file is absent: reading it would first create an empty one, slowly."""
-    if not config.tracking_uri.startswith(_SQLITE_PREFIX):
-        return True
-    return Path(config.tracking_uri.removeprefix(_SQLITE_PREFIX)).exists()
-
-
-def tracking_client(config: TrackingConfig) -> mlflow.MlflowClient:
-    """A client on the configured store; also points MLflow's process-wide URIs (model loading) at it."""
-    mlflow.set_tracking_uri(config.tracking_uri)
-    mlflow.set_registry_uri(config.tracking_uri)
-    return mlflow.MlflowClient(config.tracking_uri, config.tracking_uri)
 
 
 def start_experiment(config: TrackingConfig) -> str:
@@ -242,3 +168,27 @@ def log_training_run(
         )
         mlflow.set_tag(MODEL_ID_TAG, logged.model_id)
         return run.info.run_id
+
+
+def log_drift(report: DriftReport) -> None:
+    """Log a drift report into the active MLflow run: `drift/*` metrics, tags and `drift.csv`."""
+    if mlflow.active_run() is None:
+        raise RuntimeError("log_drift logs into the active MLflow run: start one first")
+    s = report.summary
+    mlflow.log_metrics(
+        {
+            "drift/max_psi": s.max_psi,
+            "drift/mean_psi": s.mean_psi,
+            "drift/score_psi": s.score_psi,
+            "drift/n_moderate": float(s.n_moderate),
+            "drift/n_large": float(s.n_large),
+        }
+    )
+    mlflow.set_tags(
+        {
+            "drift.as_of": report.as_of.isoformat(),
+            "drift.reference": report.reference_window,
+            "drift.level": s.level.value,
+        }
+    )
+    mlflow.log_text(report.features.to_csv(index=False), DRIFT_FILE)

@@ -1,7 +1,7 @@
 """The training job: tables -> temporal split -> features and labels -> fitted candidates -> the best.
 
 Pure of MLflow: `train_model` returns everything a run holds (model, evaluation,
-bias audit, importance); `training.pipeline` logs, gates and registers it.
+bias audit, importance); `training.workflow` logs, gates and registers it.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from features.labels import build_labels
 from features.pipeline import features_from_timeline
 from features.tables import Tables
 from features.timeline import build_timeline
+from models.office_rule import office_rule_scores
 from models.ranker import RiskModel
-from timpora.config import TrainingDefaults
-from training.baselines import fit_logistic, logistic_scores, office_rule_scores, random_scores
+from training.baselines import fit_logistic, logistic_scores, random_scores
 from training.evaluate import evaluate_views, flatten, shap_importance
 from training.evidence import operational_capacity
 from training.fit import FitConfig, LabelledCases, Objective, fit_ranker
 from training.metrics import evaluate_ranking
+from training.settings import TrainingSettings
 from training.splits import TemporalSplit, default_cutoff, temporal_split
 
 ObjectiveChoice = Literal["binary", "lambdarank", "both"]
@@ -32,7 +33,7 @@ ObjectiveChoice = Literal["binary", "lambdarank", "both"]
 
 @dataclass(frozen=True)
 class TrainOptions:
-    defaults: TrainingDefaults = field(default_factory=TrainingDefaults)
+    defaults: TrainingSettings = field(default_factory=TrainingSettings)
     objective: ObjectiveChoice = "binary"
     cutoff: dt.date | None = None
     horizon_days: int | None = None
@@ -203,7 +204,7 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
 
 
 def evaluate_result(
-    result: TrainingResult, truth: pd.Series | None, defaults: TrainingDefaults
+    result: TrainingResult, truth: pd.Series | None, defaults: TrainingSettings
 ) -> TrainingResult:
     """Add the three-view evaluation and global SHAP importance to a training result."""
     evaluation = evaluate_views(

@@ -19,10 +19,12 @@ from features.lists import CommittedList, read_lists
 from features.loading import load_valid_tables
 from features.tables import Tables
 from models.card import model_card
-from timpora.config import TrainingDefaults
-from training.audit import nationality_proxy_auc, protected_groups, run_bias_audit
-from training.baselines import logistic_scores, office_rule_scores
+from models.mlflow_store import NoModelError, TrackingConfig, load_risk_model
+from models.office_rule import office_rule_scores
+from models.order import rank_order
+from training.baselines import logistic_scores
 from training.bias import FairnessSettings, Flag, count_flags, fairness_blocks
+from training.bias_audit import nationality_proxy_auc, protected_groups, run_bias_audit
 from training.decisions import (
     CHALLENGER_VS_CHAMPION,
     MODEL_VS_RANDOM,
@@ -43,11 +45,11 @@ from training.evidence import (
     unbiased_outcomes,
     with_outcome_model,
 )
-from training.metrics import rank_order
+from training.model_registry import register_run
 from training.offpolicy import Evidence, EvidenceSettings
-from training.registry import NoModelError, load_risk_model, register_run
 from training.report import headline_table, write_run_files
-from training.tracking import TrackingConfig, log_training_run, start_experiment
+from training.settings import TrainingSettings
+from training.tracking import log_training_run, start_experiment
 from training.train import (
     TrainingResult,
     TrainOptions,
@@ -89,13 +91,13 @@ def fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def evidence_settings(d: TrainingDefaults) -> EvidenceSettings:
+def evidence_settings(d: TrainingSettings) -> EvidenceSettings:
     return EvidenceSettings(
         min_ess=d.min_ess, max_width=d.max_interval_width, bootstrap=d.bootstrap_draws, seed=d.seed
     )
 
 
-def decision_settings(d: TrainingDefaults) -> DecisionSettings:
+def decision_settings(d: TrainingSettings) -> DecisionSettings:
     return DecisionSettings(delta=d.delta, fairness_tolerance=d.fairness_tolerance)
 
 

@@ -22,18 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from timpora.config import PROJECT_DIR, SETTINGS
-
-AUDIT_LOG_ENV = "TIMPORA_AUDIT_LOG"
 _BLOCK = 64 * 1024  # bytes read at a time when tailing from the end
-
-
-def default_audit_path() -> Path:
-    """`TIMPORA_AUDIT_LOG` if set, else the configured audit log in the project directory."""
-    if override := os.environ.get(AUDIT_LOG_ENV):
-        return Path(override)
-
-    return PROJECT_DIR / SETTINGS.serving.audit_log
 
 
 def hash_ids(ids: Iterable[str]) -> str:

@@ -23,52 +23,49 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from models.pyfunc import RiskModelPyfunc
-from models.ranker import RiskModel
-from training.bias import Flag
+from models.mlflow_store import (
+    BIAS_FLAGS_TAG,
+    CHALLENGER,
+    CHAMPION,
+    CHAMPION_BIAS_FLAGS_TAG,
+    COMPARED_WITH_TAG,
+    DECISION_TAG,
+    FAIRNESS_BLOCKS_TAG,
+    FORCED_AT_TAG,
+    FORCED_BY_TAG,
+    FORCED_OVER_TAG,
+    FORCED_REASON_TAG,
+    GATE_FAILURES_TAG,
+    GATES_TAG,
+    METRICS_TAG,
+    PREVIOUS_CHAMPION_TAG,
+    PROMOTED_AT_TAG,
+    PROMOTED_BY_TAG,
+    PROMOTION_DECISION_TAG,
+    PROMOTION_REFUSED_TAG,
+    REGISTERED_TAG,
+    REGISTERED_VERSION_TAG,
+    ROLLED_BACK_AT_TAG,
+    ROLLED_BACK_BY_TAG,
+    ROLLED_BACK_FROM_TAG,
+    ROLLED_BACK_TO_TAG,
+    VERSUS_CHAMPION_TAG,
+    NoModelError,
+    RegistryError,
+    TrackingConfig,
+    registered_aliases,
+    store_exists,
+    stored_flags,
+    stored_summary,
+    tracking_client,
+    version_by_alias,
+    version_record,
+)
 from training.decisions import DEFAULT_DECISIONS, Decision, DecisionSettings, promotion_decision
 from training.offpolicy import Evidence
-from training.tracking import MODEL_ID_TAG, TrackingConfig, json_safe_metrics, store_exists, tracking_client
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-
-# Run tags
-REGISTERED_TAG = "registered"
-REGISTERED_VERSION_TAG = "registered_version"
-GATE_FAILURES_TAG = "gate_failures"
-DECISION_TAG = "decision"  # JSON: the registration decision with its evidence
-# Model version tags
-METRICS_TAG = "metrics"  # JSON: the headline summary, `model/<metric>`, `champion/<metric>`, ...
-BIAS_FLAGS_TAG = "bias_flags"  # JSON list: this version's flags on its hold-out
-CHAMPION_BIAS_FLAGS_TAG = "champion_bias_flags"  # JSON list: the champion's flags on the same hold-out
-COMPARED_WITH_TAG = "compared_with"  # the champion version evaluated on this version's hold-out
-GATES_TAG = "gates"
-VERSUS_CHAMPION_TAG = "versus_champion"  # JSON: challenger - champion evidence on the same hold-out
-FAIRNESS_BLOCKS_TAG = "fairness_blocks"  # JSON list: fairness checks that block promotion
-PROMOTION_DECISION_TAG = "promotion_decision"  # JSON: the promotion decision with its evidence
-PREVIOUS_CHAMPION_TAG = "previous_champion"
-PROMOTED_AT_TAG = "promoted_at"
-PROMOTED_BY_TAG = "promoted_by"
-PROMOTION_REFUSED_TAG = "promotion_refused"
-FORCED_REASON_TAG = "forced_reason"
-FORCED_BY_TAG = "forced_by"
-FORCED_AT_TAG = "forced_at"
-FORCED_OVER_TAG = "forced_over"  # JSON list: the objections a forced promotion overrode
-ROLLED_BACK_FROM_TAG = "rolled_back_from"
-ROLLED_BACK_TO_TAG = "rolled_back_to"
-ROLLED_BACK_AT_TAG = "rolled_back_at"
-ROLLED_BACK_BY_TAG = "rolled_back_by"
+from training.tracking import MODEL_ID_TAG, json_safe_metrics
 
 _EPSILON = 1e-12  # float noise when a difference equals the tolerance
-
-
-class RegistryError(RuntimeError):
-    """A registry operation that cannot go ahead."""
-
-
-class NoModelError(RegistryError):
-    """Nothing registered under the name, or no version behind the alias or number asked for."""
 
 
 @dataclass(frozen=True)
@@ -91,16 +88,6 @@ class PromotionResult:
     previous: str | None
     reasons: list[str] = field(default_factory=list)
     decision: Decision | None = None  # the promotion decision with its evidence (None for rollback)
-
-
-def _flags(text: str | None) -> list[str]:
-    return [str(flag) for flag in json.loads(text)] if text else []
-
-
-def _summary(text: str | None) -> dict[str, float]:
-    if not text:
-        return {}
-    return {k: (math.nan if v is None else float(v)) for k, v in json.loads(text).items()}
 
 
 def promotion_objections(
@@ -127,39 +114,6 @@ def promotion_objections(
     evidence = Evidence.from_dict(json.loads(text)) if text else None
     blocks = [str(b) for b in json.loads(challenger_tags.get(FAIRNESS_BLOCKS_TAG) or "[]")]
     return promotion_decision(evidence, champion_version, blocks, settings)
-
-
-@dataclass(frozen=True)
-class _Version:
-    """What the registry functions read of a model version (MLflow returns the number as int or str)."""
-
-    number: str
-    tags: dict[str, str]
-
-
-def _aliases(client: mlflow.MlflowClient, name: str) -> dict[str, str]:
-    """Alias -> version number of the registered model; NoModelError when nothing is registered."""
-    try:
-        return {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
-    except MlflowException as error:
-        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise NoModelError(f"no model registered as {name!r}: train and register one first") from error
-        raise
-
-
-def _version(client: mlflow.MlflowClient, name: str, version: str) -> _Version:
-    try:
-        found = client.get_model_version(name, version)
-    except MlflowException as error:
-        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise NoModelError(f"{name!r} has no version {version}") from error
-        raise
-    return _Version(number=str(found.version), tags=dict(found.tags))
-
-
-def _by_alias(client: mlflow.MlflowClient, name: str, alias: str) -> _Version | None:
-    version = _aliases(client, name).get(alias)
-    return None if version is None else _version(client, name, version)
 
 
 def _now() -> str:
@@ -264,10 +218,10 @@ def promote(
     if not store_exists(config):
         raise NoModelError(f"no tracking store at {config.tracking_uri}: train and register a model first")
     client = tracking_client(config)
-    challenger = _by_alias(client, name, CHALLENGER)
+    challenger = version_by_alias(client, name, CHALLENGER)
     if challenger is None:
         raise NoModelError(f"{name!r} has no {CHALLENGER}: train and register one first (timpora train)")
-    champion = _by_alias(client, name, CHAMPION)
+    champion = version_by_alias(client, name, CHAMPION)
     previous = None if champion is None else champion.number
     if champion is not None and champion.number == challenger.number:
         # An interrupted promotion: finish it.
@@ -308,7 +262,7 @@ def rollback(config: TrackingConfig) -> PromotionResult:
     if not store_exists(config):
         raise NoModelError(f"no tracking store at {config.tracking_uri}: nothing to roll back")
     client = tracking_client(config)
-    champion = _by_alias(client, name, CHAMPION)
+    champion = version_by_alias(client, name, CHAMPION)
     if champion is None:
         raise NoModelError(f"{name!r} has no {CHAMPION}: nothing to roll back")
     target = champion.tags.get(PREVIOUS_CHAMPION_TAG)
@@ -316,7 +270,7 @@ def rollback(config: TrackingConfig) -> PromotionResult:
         raise NoModelError(
             f"champion v{champion.number} of {name!r} replaced no earlier champion: nothing to roll back to"
         )
-    restored = _version(client, name, target)
+    restored = version_record(client, name, target)
     now, who = _now(), _who()
     _set_version_tags(
         client,
@@ -355,7 +309,7 @@ def list_versions(config: TrackingConfig) -> pd.DataFrame:
         return pd.DataFrame(columns=_LIST_COLUMNS)
     client = tracking_client(config)
     try:
-        aliases = _aliases(client, config.model_name)
+        aliases = registered_aliases(client, config.model_name)
     except NoModelError:
         return pd.DataFrame(columns=_LIST_COLUMNS)
     by_version: dict[str, list[str]] = {}
@@ -372,13 +326,15 @@ def list_versions(config: TrackingConfig) -> pd.DataFrame:
                 "created": pd.Timestamp(mv.creation_timestamp, unit="ms", tz="UTC"),
                 "run_id": mv.run_id,
                 "gates": tags.get(GATES_TAG, ""),
-                "bias_flags": len(_flags(tags.get(BIAS_FLAGS_TAG))),  # the texts are in the version's tag
+                "bias_flags": len(
+                    stored_flags(tags.get(BIAS_FLAGS_TAG))
+                ),  # the texts are in the version's tag
                 "compared_with": tags.get(COMPARED_WITH_TAG, ""),
                 "previous_champion": tags.get(PREVIOUS_CHAMPION_TAG, ""),
                 "forced_reason": tags.get(FORCED_REASON_TAG, ""),
                 "rolled_back_from": tags.get(ROLLED_BACK_FROM_TAG, ""),
                 **_evidence_columns(tags),
-                **_summary(tags.get(METRICS_TAG)),
+                **stored_summary(tags.get(METRICS_TAG)),
             }
         )
     if not rows:
@@ -407,59 +363,3 @@ def _evidence_columns(tags: Mapping[str, str]) -> dict[str, str]:
     if text := tags.get(VERSUS_CHAMPION_TAG):
         out["vs_champion"] = _short(Evidence.from_dict(json.loads(text)))
     return out
-
-
-@dataclass(frozen=True)
-class VersionDetails:
-    """What a service shows about the version it serves: its aliases, headline metrics and bias flags."""
-
-    version: str
-    aliases: tuple[str, ...]
-    metrics: dict[str, float]
-    bias_flags: list[str]
-
-
-def version_details(config: TrackingConfig, version: str) -> VersionDetails:
-    """The aliases, recorded headline metrics and bias flags of a registered version."""
-    client = tracking_client(config)
-    found = _version(client, config.model_name, str(version))
-    aliases = sorted(a for a, number in _aliases(client, config.model_name).items() if number == found.number)
-    return VersionDetails(
-        version=found.number,
-        aliases=tuple(aliases),
-        metrics={k: v for k, v in _summary(found.tags.get(METRICS_TAG)).items() if not math.isnan(v)},
-        bias_flags=[_flag_text(flag) for flag in _flags(found.tags.get(BIAS_FLAGS_TAG))],
-    )
-
-
-def _flag_text(stored: str) -> str:
-    """A stored flag as a sentence: flags are JSON records (older versions stored the sentence)."""
-    try:
-        data = json.loads(stored)
-    except json.JSONDecodeError:
-        return stored
-    return Flag.from_dict(data).text if isinstance(data, dict) else stored
-
-
-def load_risk_model(
-    config: TrackingConfig, alias: str = CHAMPION, version: str | None = None
-) -> tuple[RiskModel, str]:
-    """The RiskModel behind an alias (or a pinned version number) and that version.
-
-    Loads `models:/<name>/<version>` after resolving the alias once, so the
-    version returned is the one loaded even if the alias moves meanwhile.
-    """
-    name = config.model_name
-    if not store_exists(config):
-        raise NoModelError(f"no tracking store at {config.tracking_uri}: train and register a model first")
-    client = tracking_client(config)
-    if version is None:
-        found = _by_alias(client, name, alias)
-        if found is None:
-            raise NoModelError(f"{name!r} has no version with alias {alias!r}")
-    else:
-        found = _version(client, name, str(version))
-    python_model = mlflow.pyfunc.load_model(f"models:/{name}/{found.number}").unwrap_python_model()
-    if not isinstance(python_model, RiskModelPyfunc):
-        raise RegistryError(f"{name} v{found.number} is not a Timpora RiskModel pyfunc")
-    return python_model.risk_model, found.number

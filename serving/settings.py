@@ -1,0 +1,166 @@
+"""The service's settings: every path and switch it reads, declared once and loaded once at its edge.
+
+`ServiceSettings` reads, in order of precedence, the arguments, `TIMPORA_*`
+environment variables (nested pieces with `__`, e.g. `TIMPORA_SERVING__PORT=3001`),
+a `.env` file, and a TOML file (`TIMPORA_CONFIG`, else `timpora.toml` in the
+current directory when present). The service's constructor and the CLI build it;
+modules below them receive typed pieces (`ServingSettings`, `DriftSettings`,
+`TrackingConfig`, paths) and never read the environment.
+
+Paths resolve against one home folder (`TIMPORA_HOME`): by default the `var/`
+folder of the checkout when Timpora runs from one, else `~/.local/share/timpora`,
+so the notebook, the service and the CLI agree wherever they are started from.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from models.drift import DriftSettings
+from models.mlflow_store import TrackingConfig, local_tracking
+
+CONFIG_FILE_ENV = "TIMPORA_CONFIG"
+CONFIG_FILE = "timpora.toml"
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def default_home() -> Path:
+    """`var/` of the checkout when running from one (an editable install), else the user's data folder."""
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "serving").is_dir():
+        return _CHECKOUT / "var"
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "timpora"
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be loaded: the variable or file at fault and why, in one sentence each."""
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """The scoring service and the supervisor page (`timpora serve`)."""
+
+    host: str = "127.0.0.1"  # loopback unless an operator decides otherwise
+    port: int = 3000
+    max_ids: int = 10_000  # person ids per /score request
+    max_k: int = 1_000  # cases per inspection list (each listed case gets reasons, about 0.5 ms)
+    default_k: int = 50
+    exploration_share: float = 0.1  # list slots drawn at random from the rest, for unbiased labels
+    max_exploration_share: float = 0.5
+    exploration_design: Literal["boundary", "uniform"] = "boundary"  # see models.listing.ExplorationDesign
+    boundary_share: float = 2 / 3  # of the exploration slots drawn just below the model's picks
+    boundary_depth: float = 4.0  # the boundary stratum ends at rank boundary_depth * k (the rest: uniform)
+    max_body_bytes: int = 2 * 1024 * 1024  # 10,000 ids of 64 characters fit with room to spare
+    n_reasons: int = 3
+    cached_dates: int = 4  # scored dates kept in memory (about 1 s to score 30k cases)
+    reasons_cached: int = 20_000  # cases per date whose reasons stay in memory (about 5 KB each)
+    max_concurrency: int = 64  # requests in flight; beyond it BentoML answers 503 (the client retries)
+    access_log: bool = False  # BentoML's per-request log; the audit log records every scoring request
+    request_timeout_s: int = 60
+
+
+class ServiceSettings(BaseSettings):
+    """Everything the scoring service reads: paths, the tracking store, the service and drift pieces."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIMPORA_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    home: Path = Field(default_factory=default_home, description="Folder of data, registry, keys, logs.")
+    data: Path | None = Field(default=None, description="The data set served (default: <home>/demo).")
+    model_version: str | None = Field(default=None, description="Serve this version instead of the champion.")
+    tracking_uri: str | None = Field(default=None, description="MLflow server (default: SQLite in <home>).")
+    artifact_root: Path | None = Field(default=None, description="Artefacts of the embedded store.")
+    keys_file: Path | None = Field(default=None, description="Hashed API keys (default: <home>/serving).")
+    audit_log: Path | None = Field(default=None, description="Request log (default: <home>/serving).")
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings, dotenv_settings]
+        if toml := config_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    # -- resolved paths ----------------------------------------------------------------------------
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        """The data set served: `TIMPORA_DATA`, else `<home>/demo` (what `make run` simulates)."""
+        return self.data.expanduser() if self.data else self.home_dir / "demo"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file.expanduser() if self.keys_file else self.home_dir / "serving" / "keys.json"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_log.expanduser() if self.audit_log else self.home_dir / "serving" / "audit.jsonl"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.home_dir / "bentoml"
+
+    @property
+    def tracking(self) -> TrackingConfig:
+        """The MLflow store: `TIMPORA_TRACKING_URI`, else SQLite under `<home>/mlflow`."""
+        local = local_tracking(self.home_dir)
+        root = self.artifact_root.expanduser().resolve() if self.artifact_root else local.artifact_root
+        return TrackingConfig(tracking_uri=self.tracking_uri or local.tracking_uri, artifact_root=root)
+
+
+def config_file() -> Path | None:
+    """The TOML settings file: `TIMPORA_CONFIG` (which must exist), else `./timpora.toml` when present."""
+    named = os.environ.get(CONFIG_FILE_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"{CONFIG_FILE_ENV}={named}: no such settings file")
+        return path
+    local = Path(CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def describe_error(error: ValidationError) -> str:
+    """One sentence per bad setting, named as its environment variable."""
+    lines = []
+    for problem in error.errors():
+        where = "__".join(str(part) for part in problem["loc"]).upper()
+        lines.append(f"TIMPORA_{where}: {problem['msg']} (got {problem.get('input')!r})")
+    return "; ".join(lines)
+
+
+def load_service_settings() -> ServiceSettings:
+    """The service's settings from the environment and files; SettingsError names what is wrong."""
+    try:
+        return ServiceSettings()
+    except ValidationError as error:
+        raise SettingsError(f"invalid settings: {describe_error(error)}") from None
