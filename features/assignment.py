@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from features.clock import utc_now, utc_timestamp
 from features.lists import lists_dir
 from features.transaction import append_line, current_user, fsync_directory, lock
 
@@ -177,14 +178,14 @@ def assign(
         taken = _taken(cleaned, by, _read(data_dir))
         if taken:
             raise AssignmentError(f"already assigned, cannot be assigned again: {'; '.join(taken)}")
-        now = dt.datetime.now(dt.UTC)
+        now = utc_now()
         assignment = Assignment(
             assignment_id=f"A-{now:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}",
             by=by,
             units=tuple(cleaned),
             arms=draw_arms(cleaned, int(seed)),
             seed=int(seed),
-            created_at=now.isoformat(timespec="milliseconds"),
+            created_at=utc_timestamp("milliseconds", now),
             created_by=created_by or current_user(),
             reason=reason.strip(),
         )

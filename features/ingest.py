@@ -60,6 +60,7 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from features.clock import utc_timestamp
 from features.contract import TABLES_BY_NAME
 from features.ingest_checks import EVENT_TABLES, check_request, plan
 from features.lists import append_not_visited
@@ -167,7 +168,7 @@ def ingest(
         if planned.not_visited is not None and not dry_run:
             recorded = append_not_visited(directory, planned.not_visited, file_sha256)
         record = IngestRecord(
-            time=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            time=utc_timestamp(),
             user=current_user(),
             host=socket.gethostname(),
             table=table,

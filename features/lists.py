@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from features.clock import utc_timestamp
 from features.contract import TABLES_BY_NAME
 from features.loading import FORMATS, load_table_file
 from features.transaction import append_line, current_user, fsync_directory, lock, write_atomic
@@ -416,7 +417,7 @@ def commit_list(
             "model_version": str(model_version),
             "design": design_dict,
             "seed": seed,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "created_at": utc_timestamp("milliseconds"),
             "created_by": created_by,
             "redraw_reason": redraw_reason.strip() if redraw_reason else None,
             "replaces": current["list_id"] if current is not None else None,
@@ -496,7 +497,7 @@ def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
 
 def _append_event(data_dir: Path, event: Mapping[str, Any]) -> None:
     """One JSON line appended to the events file and synced (the caller holds the exclusive lock)."""
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    now = utc_timestamp("milliseconds")
     full = {"time": now, "user": current_user(), **event}
     folder = lists_dir(data_dir)
     folder.mkdir(exist_ok=True)

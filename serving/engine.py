@@ -41,6 +41,7 @@ from models.order import rank_order
 from models.ranker import RiskModel
 from models.reasons import format_value
 from models.scoring import ScoredCases, filter_cases, reasons_for_matrix, score_cases
+from serving.options import ServingSettings
 from serving.schemas import (
     CaseStatus,
     ExplainResponse,
@@ -56,7 +57,6 @@ from serving.schemas import (
     Selection,
     StratumOut,
 )
-from serving.settings import ServingSettings
 
 DateLike = dt.date | str | None  # None = the data's last date
 _SMALL_BATCH = 200  # answers up to this many ids are written with the json module

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import datetime as dt
 import fcntl
 import hashlib
 import hmac
@@ -26,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from features.clock import utc_timestamp
 
 FILE_VERSION = 1
 TOKEN_PREFIX = "tpk_"
@@ -59,10 +60,6 @@ class ApiKey:
 
 class KeyStoreError(RuntimeError):
     """The keys file cannot be read or the requested change is not allowed."""
-
-
-def _utc_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_role(value: Role | str) -> Role:
@@ -155,7 +152,7 @@ class KeyStore:
             while KEY_ID_PREFIX + id_hex in entries:
                 id_hex = secrets.token_hex(4)
             secret = secrets.token_urlsafe(32)
-            key = ApiKey(KEY_ID_PREFIX + id_hex, label, parsed_role, _utc_now())
+            key = ApiKey(KEY_ID_PREFIX + id_hex, label, parsed_role, utc_timestamp())
             entries[key.key_id] = _Entry(key, _hash_secret(secret))
             self._write(entries)
         return key, f"{TOKEN_PREFIX}{id_hex}_{secret}"
@@ -175,7 +172,7 @@ class KeyStore:
                 raise KeyStoreError(f"no key with id {key_id!r} in {self.path}")
             if not entry.key.active:
                 raise KeyStoreError(f"key {key_id!r} was already revoked at {entry.key.revoked_at}")
-            key = dataclasses.replace(entry.key, revoked_at=_utc_now())
+            key = dataclasses.replace(entry.key, revoked_at=utc_timestamp())
             entries[key_id] = _Entry(key, entry.sha256)
             self._write(entries)
         return key

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
+from features.clock import utc_timestamp
+
 _BLOCK = 64 * 1024  # bytes read at a time when tailing from the end
 
 
@@ -30,10 +32,6 @@ def hash_ids(ids: Iterable[str]) -> str:
     if isinstance(ids, str | bytes):
         raise TypeError("hash_ids takes an iterable of ids, not a single string")
     return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
-
-
-def _utc_now_ms() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_default(value: object) -> str:
@@ -51,7 +49,7 @@ class AuditLog:
 
     def append(self, record: Mapping[str, object]) -> None:
         """Write one record as one line, with the time (UTC, milliseconds) first unless it has one."""
-        full = dict(record) if "time" in record else {"time": _utc_now_ms(), **record}
+        full = dict(record) if "time" in record else {"time": utc_timestamp("milliseconds"), **record}
         # ASCII only: no U+2028 or U+0085 in a line, which some line readers split on.
         line = json.dumps(full, ensure_ascii=True, allow_nan=False, default=_json_default) + "\n"
         data = line.encode("utf-8")

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from serving.settings import ServingSettings
+from serving.options import ServingSettings
 
 _SERVING = ServingSettings()  # request limits in the schema: the declared defaults
 

@@ -15,9 +15,7 @@ so the notebook, the service and the CLI agree wherever they are started from.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import (
@@ -29,6 +27,7 @@ from pydantic_settings import (
 
 from models.drift import DriftSettings
 from models.mlflow_store import TrackingConfig, local_tracking
+from serving.options import ServingSettings
 
 CONFIG_FILE_ENV = "TIMPORA_CONFIG"
 CONFIG_FILE = "timpora.toml"
@@ -45,29 +44,6 @@ def default_home() -> Path:
 
 class SettingsError(ValueError):
     """Settings that cannot be loaded: the variable or file at fault and why, in one sentence each."""
-
-
-@dataclass(frozen=True)
-class ServingSettings:
-    """The scoring service and the supervisor page (`timpora serve`)."""
-
-    host: str = "127.0.0.1"  # loopback unless an operator decides otherwise
-    port: int = 3000
-    max_ids: int = 10_000  # person ids per /score request
-    max_k: int = 1_000  # cases per inspection list (each listed case gets reasons, about 0.5 ms)
-    default_k: int = 50
-    exploration_share: float = 0.1  # list slots drawn at random from the rest, for unbiased labels
-    max_exploration_share: float = 0.5
-    exploration_design: Literal["boundary", "uniform"] = "boundary"  # see models.listing.ExplorationDesign
-    boundary_share: float = 2 / 3  # of the exploration slots drawn just below the model's picks
-    boundary_depth: float = 4.0  # the boundary stratum ends at rank boundary_depth * k (the rest: uniform)
-    max_body_bytes: int = 2 * 1024 * 1024  # 10,000 ids of 64 characters fit with room to spare
-    n_reasons: int = 3
-    cached_dates: int = 4  # scored dates kept in memory (about 1 s to score 30k cases)
-    reasons_cached: int = 20_000  # cases per date whose reasons stay in memory (about 5 KB each)
-    max_concurrency: int = 64  # requests in flight; beyond it BentoML answers 503 (the client retries)
-    access_log: bool = False  # BentoML's per-request log; the audit log records every scoring request
-    request_timeout_s: int = 60
 
 
 class ServiceSettings(BaseSettings):

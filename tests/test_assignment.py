@@ -26,6 +26,7 @@ from models.listing import ExplorationDesign, draw_inspection_list
 from models.office_rule import office_rule_scores
 from models.scoring import ScoredCases
 from serving.engine import ScoringEngine, _ScoredDate, rank_for_arm
+from serving.options import ServingSettings
 from training.evidence import randomised_comparison
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
@@ -199,6 +200,7 @@ def _engine(data: Path, scored: ScoredCases) -> ScoringEngine:
     engine.data_dir, engine.version = data, "1"
     engine.first_date = engine.last_date = scored.as_of
     engine._cached_dates, engine._lock, engine._date_locks = 4, threading.Lock(), {}
+    engine.settings = ServingSettings()
     engine._cache = OrderedDict({scored.as_of: _ScoredDate.of(scored)})
     return engine
 

@@ -32,6 +32,8 @@ def test_built_bento_serves_scores(live_service: LiveService, tmp_path: Path) ->
     source = bentos[0].parent / "src"
     assert (source / "serving" / "page" / "index.html").is_file()
     assert not (source / "tests").exists() and not (source / "var").exists()
+    assert {p.name for p in source.iterdir() if p.is_dir()} == {"serving", "features", "models"}
+    _imports_without_the_rest(source, env)
 
     port = free_port()
     command = [
@@ -58,3 +60,33 @@ def test_built_bento_serves_scores(live_service: LiveService, tmp_path: Path) ->
         )
         assert from_bento.status_code == 200, from_bento.text
         assert from_bento.json()["results"] == from_serve.json()["results"]
+
+
+def _imports_without_the_rest(source: Path, env: dict[str, str]) -> None:
+    """The Bento's service imports from its own sources alone: no training, simulator or command line.
+
+    `python -S` skips site-packages' .pth files, so the editable install of this
+    checkout is not on the path; the venv's site-packages is added by hand.
+    """
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    probe = (
+        "import sys, importlib.util\n"
+        "import serving.service\n"
+        "assert serving.service.__file__.startswith(sys.argv[1]), serving.service.__file__\n"
+        "top = {m.split('.')[0] for m in sys.modules}\n"
+        "loaded = sorted(top & {'training', 'simulator', 'loop', 'timpora'})\n"
+        "assert not loaded, loaded\n"
+        "assert importlib.util.find_spec('training') is None, 'training is importable'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(source)],
+        env={**env, "PYTHONPATH": f"{source}:{site}"},
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), (
+        done.stdout[-2000:] + done.stderr[-3000:]
+    )

@@ -12,7 +12,6 @@ tags, so the registry is its own audit trail.
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import math
@@ -23,6 +22,7 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from features.clock import utc_timestamp
 from models.mlflow_store import (
     BIAS_FLAGS_TAG,
     CHALLENGER,
@@ -114,10 +114,6 @@ def promotion_objections(
     evidence = Evidence.from_dict(json.loads(text)) if text else None
     blocks = [str(b) for b in json.loads(challenger_tags.get(FAIRNESS_BLOCKS_TAG) or "[]")]
     return promotion_decision(evidence, champion_version, blocks, settings)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _who() -> str:
@@ -237,7 +233,7 @@ def promote(
         client.set_model_version_tag(name, challenger.number, PROMOTION_REFUSED_TAG, json.dumps(objections))
         client.set_model_version_tag(name, challenger.number, PROMOTION_DECISION_TAG, decision.to_json())
         return PromotionResult(False, challenger.number, previous, objections, decision)
-    now, who = _now(), _who()
+    now, who = utc_timestamp(), _who()
     tags = {PROMOTED_AT_TAG: now, PROMOTED_BY_TAG: who, PROMOTION_DECISION_TAG: decision.to_json()}
     if previous is not None:
         tags[PREVIOUS_CHAMPION_TAG] = previous
@@ -271,7 +267,7 @@ def rollback(config: TrackingConfig) -> PromotionResult:
             f"champion v{champion.number} of {name!r} replaced no earlier champion: nothing to roll back to"
         )
     restored = version_record(client, name, target)
-    now, who = _now(), _who()
+    now, who = utc_timestamp(), _who()
     _set_version_tags(
         client,
         name,
