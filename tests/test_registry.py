@@ -32,8 +32,8 @@ from models.mlflow_store import (
 )
 from models.pyfunc import RiskModelPyfunc, pyfunc_input
 from models.ranker import RiskModel, feature_matrix
-from training.decisions import Decision, DecisionSettings
-from training.model_registry import list_versions, promote, promotion_objections, register_run, rollback
+from training.decisions import Decision, DecisionSettings, promotion_from_tags
+from training.model_registry import list_versions, promote, register_run, rollback
 from training.offpolicy import Evidence
 from training.tracking import (
     MODEL_ID_TAG,
@@ -132,8 +132,8 @@ def _challenger_tags(
         (_challenger_tags(_versus(0.40, 0.35), blocks=("fdr of nationality=X grew",)), "fairness: fdr"),
     ],
 )
-def test_promotion_objections(tags: dict[str, str], objection: str | None) -> None:
-    decision = promotion_objections(tags, "1", DecisionSettings(delta=0.02))
+def test_promotion_from_tags(tags: dict[str, str], objection: str | None) -> None:
+    decision = promotion_from_tags(tags, "1", DecisionSettings(delta=0.02))
     if objection is None:
         assert decision.go and decision.objections == []
     else:

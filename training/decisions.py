@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.mlflow_store import COMPARED_WITH_TAG, FAIRNESS_BLOCKS_TAG, VERSUS_CHAMPION_TAG
 from training.offpolicy import Evidence
 
 MODEL_VS_RANDOM = "model - random"
@@ -157,3 +158,29 @@ def promotion_decision(
             "to go ahead unless the evidence shows harm"
         )
     return Decision("promote", True, sentence, evidence)
+
+
+def promotion_from_tags(
+    challenger_tags: Mapping[str, str], champion_version: str, settings: DecisionSettings = DEFAULT_DECISIONS
+) -> Decision:
+    """The promotion decision for a challenger (given its version tags) against the current champion.
+
+    Valid only on the same hold-out: the challenger must have been evaluated
+    against this very champion version at training time. Then it is promoted
+    unless the recorded challenger - champion interval lies wholly below -delta
+    or a fairness check blocks it (go ahead unless the evidence shows harm).
+    """
+    compared_with = challenger_tags.get(COMPARED_WITH_TAG)
+    if compared_with is None:
+        sentence = (
+            f"not evaluated against champion v{champion_version} on its hold-out: "
+            "retrain with the champion in place"
+        )
+        return Decision("promote", False, sentence, [], [sentence])
+    if compared_with != champion_version:
+        sentence = f"evaluated against v{compared_with}, but the champion is now v{champion_version}: retrain"
+        return Decision("promote", False, sentence, [], [sentence])
+    text = challenger_tags.get(VERSUS_CHAMPION_TAG)
+    evidence = Evidence.from_dict(json.loads(text)) if text else None
+    blocks = [str(b) for b in json.loads(challenger_tags.get(FAIRNESS_BLOCKS_TAG) or "[]")]
+    return promotion_decision(evidence, champion_version, blocks, settings)

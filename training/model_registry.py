@@ -61,7 +61,13 @@ from models.mlflow_store import (
     version_by_alias,
     version_record,
 )
-from training.decisions import DEFAULT_DECISIONS, Decision, DecisionSettings, promotion_decision
+from training.decisions import (
+    DEFAULT_DECISIONS,
+    Decision,
+    DecisionSettings,
+    promotion_decision,
+    promotion_from_tags,
+)
 from training.offpolicy import Evidence
 from training.tracking import MODEL_ID_TAG, json_safe_metrics
 
@@ -88,32 +94,6 @@ class PromotionResult:
     previous: str | None
     reasons: list[str] = field(default_factory=list)
     decision: Decision | None = None  # the promotion decision with its evidence (None for rollback)
-
-
-def promotion_objections(
-    challenger_tags: Mapping[str, str], champion_version: str, settings: DecisionSettings = DEFAULT_DECISIONS
-) -> Decision:
-    """The promotion decision for a challenger (given its version tags) against the current champion.
-
-    Valid only on the same hold-out: the challenger must have been evaluated
-    against this very champion version at training time. Then it is promoted
-    unless the recorded challenger - champion interval lies wholly below -delta
-    or a fairness check blocks it (go ahead unless the evidence shows harm).
-    """
-    compared_with = challenger_tags.get(COMPARED_WITH_TAG)
-    if compared_with is None:
-        sentence = (
-            f"not evaluated against champion v{champion_version} on its hold-out: "
-            "retrain with the champion in place"
-        )
-        return Decision("promote", False, sentence, [], [sentence])
-    if compared_with != champion_version:
-        sentence = f"evaluated against v{compared_with}, but the champion is now v{champion_version}: retrain"
-        return Decision("promote", False, sentence, [], [sentence])
-    text = challenger_tags.get(VERSUS_CHAMPION_TAG)
-    evidence = Evidence.from_dict(json.loads(text)) if text else None
-    blocks = [str(b) for b in json.loads(challenger_tags.get(FAIRNESS_BLOCKS_TAG) or "[]")]
-    return promotion_decision(evidence, champion_version, blocks, settings)
 
 
 def _who() -> str:
@@ -226,7 +206,7 @@ def promote(
     decision = (
         promotion_decision(None, None, (), settings)
         if champion is None
-        else promotion_objections(challenger.tags, champion.number, settings)
+        else promotion_from_tags(challenger.tags, champion.number, settings)
     )
     objections = decision.objections
     if not decision.go and not force:
