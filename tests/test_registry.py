@@ -430,7 +430,7 @@ def test_a_forced_promotion_needs_and_records_a_reason(config: TrackingConfig, r
     tags = _version_tags(config, "2")
     assert tags["forced_reason"] == "hold-out month had a data outage"
     assert tags["forced_by"]
-    assert tags["forced_at"].endswith("+00:00")
+    assert tags["forced_at"].endswith("Z")
     assert json.loads(tags["forced_over"]) == result.reasons
     assert tags["previous_champion"] == "1"
     assert _aliases(config) == {CHAMPION: "2"}
