@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from features import contract
 from features.contract import TABLE_NAMES, Table
 from features.lists import TEMPLATE_ONLY_COLUMNS, check_list_rows
-from features.loading import FORMATS, _final_dtypes, load_table_file, load_tables
+from features.loading import FORMATS, final_dtypes, load_table_file, load_tables
 from features.tables import Tables
 from features.validation import Issue, ValidationReport, check_references, check_table, row_issue
 
@@ -111,7 +111,7 @@ def plan(directory: Path, file: Path, spec: Table, today: dt.date) -> Plan:
     if not result.report.ok:
         return result
 
-    new = _final_dtypes(frame)
+    new = final_dtypes(frame)
     old = tables[spec.name]
     present, conflicts = _match(spec, new, old)
     result.report.issues += _file_rows(conflicts, kept)
@@ -284,6 +284,6 @@ def _check_combined(spec: Table, combined: pd.DataFrame, tables: Tables, existin
 
 
 def _loaded_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
-    """The dtypes validation expects (nullable booleans): the inverse of `loading._final_dtypes`."""
+    """The dtypes validation expects (nullable booleans): the inverse of `loading.final_dtypes`."""
     booleans = [name for name, dtype in frame.dtypes.items() if dtype == "bool"]
     return frame.astype(dict.fromkeys(booleans, "boolean")) if booleans else frame

@@ -132,7 +132,7 @@ def load_tables(directory: Path) -> LoadResult:
     report = ValidationReport(issues, rows)
     if not report.ok:
         return LoadResult(None, report)
-    return LoadResult(Tables(**{name: _final_dtypes(frame) for name, frame in frames.items()}), report)
+    return LoadResult(Tables(**{name: final_dtypes(frame) for name, frame in frames.items()}), report)
 
 
 def _check_directory(directory: Path) -> list[Issue]:
@@ -428,7 +428,7 @@ def _null_where(arr: pa.Array, mask: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(mask), pa.scalar(None, arr.type), arr)
 
 
-def _final_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+def final_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """A validated frame in the contract's dtypes (booleans, now free of nulls, become bool)."""
     booleans = [name for name, dtype in frame.dtypes.items() if dtype == "boolean"]
     return frame.astype(dict.fromkeys(booleans, "bool")) if booleans else frame

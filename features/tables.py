@@ -117,7 +117,7 @@ def make_tables(frames: Mapping[str, pd.DataFrame]) -> Tables:
     return Tables(**built)
 
 
-def _write_frame(frame: pd.DataFrame, path_stem: Path, fmt: FileFormat) -> Path:
+def write_frame(frame: pd.DataFrame, path_stem: Path, fmt: FileFormat) -> Path:
     if fmt == "parquet":
         path = path_stem.with_suffix(".parquet")
         out = frame.copy()
@@ -140,11 +140,11 @@ def write_tables(tables: Tables, out_dir: Path, fmt: FileFormat = "parquet") -> 
     gets no file, as loading reads an absent file.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [_write_frame(frame, out_dir / name, fmt) for name, frame in tables.items()]
+    return [write_frame(frame, out_dir / name, fmt) for name, frame in tables.items()]
 
 
 def write_truth(truth: pd.DataFrame, out_dir: Path, fmt: FileFormat = "parquet") -> Path:
     """Write the evaluation-only ground truth into `out_dir/_truth/`."""
     truth_dir = out_dir / TRUTH_DIR
     truth_dir.mkdir(parents=True, exist_ok=True)
-    return _write_frame(typed_frame(TRUTH, truth), truth_dir / TRUTH.name, fmt)
+    return write_frame(typed_frame(TRUTH, truth), truth_dir / TRUTH.name, fmt)

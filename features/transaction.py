@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.tables import FileFormat, _write_frame
+from features.tables import FileFormat, write_frame
 
 LOCK_FILE = ".ingest.lock"
 LOG_DIR = "_ingest"  # underscore-prefixed: loaders only open `<table>.<format>` files
@@ -92,7 +92,7 @@ def replace_table(path: Path, frame: pd.DataFrame) -> str:
     """
     fmt: FileFormat = "csv" if path.suffix == ".csv" else "parquet"
     stem = path.parent / f"{TEMP_PREFIX}{path.stem}"
-    digest = write_atomic(path, stem.with_suffix(f".{fmt}"), lambda _: _write_frame(frame, stem, fmt))
+    digest = write_atomic(path, stem.with_suffix(f".{fmt}"), lambda _: write_frame(frame, stem, fmt))
     fsync_directory(path.parent)
     return digest
 
