@@ -11,7 +11,7 @@ PORT ?= 3000
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test lint format typecheck pytest bench study clean
+.PHONY: help install browser run test check lint format typecheck pytest bench study clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -52,7 +52,14 @@ run: install ## Main job: simulate, validate, features, train, register, promote
 	@$(BIN)/timpora keys demo
 	$(BIN)/timpora serve --data $(DEMO_DIR) --host 127.0.0.1 --port $(PORT)
 
-test: install lint typecheck pytest ## Lint, type-check and run the whole test suite
+test: install lint typecheck pytest ## Lint, type-check and run the whole test suite (what CI runs)
+
+# `make check` leaves out the tests marked slow and these modules, whose tests take seconds each (a
+# `timpora` subprocess per case, property tests over generated files); `make test` runs them all.
+CHECK_SKIP := test_validation test_loading test_ingest test_contract_v2
+
+check: install lint typecheck ## Lint, type-check and the fast tests (under a minute; make test runs all)
+	$(BIN)/python -m pytest -q -m "not slow" $(CHECK_SKIP:%=--ignore=tests/%.py)
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .

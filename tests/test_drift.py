@@ -4,14 +4,19 @@ Code tests on hand-built samples whose PSI is worked out by hand; model tests on
 the small world's champion (fixture `live_service`, shared with the HTTP tests):
 no drift on its own training window, large drift on a shifted data set and on
 another world; the reference cases obey the point-in-time law; `timpora drift`,
-MLflow logging, `/model`, `/list_options` and the page's banner.
+MLflow logging, `/model`, `/list_options` and the page's banner (shown on a copy of
+the world whose permits were cut short after training, hidden on the world as
+known on the last training date).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ from typer.testing import CliRunner
 from features.catalog import FEATURES_BY_NAME
 from features.loading import load_valid_tables
 from features.pipeline import features_from_timeline
-from features.tables import Tables
+from features.tables import Tables, write_tables
 from features.timeline import Timeline, build_timeline
 from models.drift import (
     DRIFT_FILE,
@@ -47,6 +52,7 @@ from models.drift import (
 )
 from models.mlflow_store import TrackingConfig, load_risk_model
 from models.ranker import RiskModel
+from serving.process import free_port, running_service, serve_command
 from serving.schemas import ListOptions, ModelInfo
 from simulator.world import WorldConfig, simulate_world
 from training.tracking import log_drift, start_experiment
@@ -331,15 +337,20 @@ def test_reference_cases_ignore_rows_appended_later(champion: RiskModel, small_t
     )
 
 
-@pytest.mark.slow
-def test_permits_shortened_after_training_drift_large(champion: RiskModel, small_tables: Tables) -> None:
+def _permits_shortened_after_training(champion: RiskModel, tables: Tables) -> Tables:
+    """The tables with every permit issued after the champion's training window valid for 30 days only."""
     last_train = pd.Timestamp(training_dates(champion.info)[-1])
-    permits = small_tables.permits.copy()
+    permits = tables.permits.copy()
     later = permits["issue_date"] > last_train
     permits.loc[later, "expiry_date"] = permits.loc[later, "issue_date"] + pd.Timedelta(days=30)
     cut = later & (permits["cancelled_date"] > permits["expiry_date"])
     permits.loc[cut, "cancelled_date"] = permits.loc[cut, "expiry_date"]
-    shortened = small_tables.replace(permits=permits)
+    return tables.replace(permits=permits)
+
+
+@pytest.mark.slow
+def test_permits_shortened_after_training_drift_large(champion: RiskModel, small_tables: Tables) -> None:
+    shortened = _permits_shortened_after_training(champion, small_tables)
     as_of = small_tables.last_date().date()  # type: ignore[union-attr]
     before = drift_report(champion, build_timeline(small_tables), as_of).features.set_index("feature")
     after = drift_report(champion, build_timeline(shortened), as_of)
@@ -418,35 +429,113 @@ def test_model_and_list_options_carry_the_drift(live_service: LiveService, small
     assert options.drift_warning == drift.warning
 
 
-@pytest.mark.slow
-def test_page_shows_the_drift_warning_in_both_languages(live_service: LiveService) -> None:
+def _serve(live_service: LiveService, tables: Tables, root: Path) -> Iterator[LiveService]:
+    """`timpora serve` on other tables, with the live service's champion, keys and settings."""
+    data = root / "data"
+    write_tables(tables, data, "parquet")
+    env = {
+        **live_service.env,
+        "TIMPORA_AUDIT_LOG": str(root / "audit.jsonl"),
+        "BENTOML_HOME": str(root / "bentoml"),
+    }
+    log_path, port = root / "service.log", free_port()
+    with running_service(serve_command(data, port), env, port, log_path) as service:
+        yield dataclasses.replace(
+            live_service,
+            url=service.url,
+            audit_path=root / "audit.jsonl",
+            data_dir=data,
+            env=env,
+            log_path=log_path,
+        )
+
+
+@pytest.fixture(scope="module")
+def drifted_service(
+    live_service: LiveService,
+    champion: RiskModel,
+    small_tables: Tables,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveService]:
+    """The small world with permits cut short after training: the latest cases drift far (score PSI ~1.9)."""
+    shortened = _permits_shortened_after_training(champion, small_tables)
+    yield from _serve(live_service, shortened, tmp_path_factory.mktemp("drifted_service"))
+
+
+@pytest.fixture(scope="module")
+def undrifted_service(
+    live_service: LiveService,
+    champion: RiskModel,
+    small_tables: Tables,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveService]:
+    """The small world as known on the last training date: the latest cases are training cases."""
+    last_train = pd.Timestamp(training_dates(champion.info)[-1])
+    known = as_known_on(small_tables, last_train)
+    yield from _serve(live_service, known, tmp_path_factory.mktemp("undrifted_service"))
+
+
+def _drift_of(service: LiveService) -> tuple[ModelInfo, ListOptions]:
+    info = ModelInfo.model_validate(_get(service, "/model", "analyst").json())
+    options = ListOptions.model_validate(_get(service, "/list_options", "supervisor").json())
+    return info, options
+
+
+@contextmanager
+def _signed_in_page(service: LiveService) -> Iterator[Any]:
+    """The supervisor page in headless chromium, signed in; the drift banner hidden before sign-in."""
     chromium = Path("/usr/bin/chromium")
     if not chromium.exists():
         pytest.fail(f"{chromium} is missing: run `make install` (it installs Debian's chromium)")
     from playwright.sync_api import expect, sync_playwright
 
-    warning = ListOptions.model_validate(
-        _get(live_service, "/list_options", "supervisor").json()
-    ).drift_warning
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"], headless=True)
         try:
             page = browser.new_page()
-            page.goto(f"{live_service.url}/ui/")
-            banner = page.locator("#drift-banner")
-            expect(banner).to_be_hidden()  # not before sign-in
-            page.fill("#api-key", live_service.keys["supervisor"])
+            page.goto(f"{service.url}/ui/")
+            expect(page.locator("#drift-banner")).to_be_hidden()  # not before sign-in
+            page.fill("#api-key", service.keys["supervisor"])
             page.click("#sign-in")
             expect(page.locator("#workspace")).to_be_visible()
-            if warning is None:
-                expect(banner).to_be_hidden()
-                return
-            expect(banner).to_be_visible()
-            expect(banner).to_contain_text("Peringatan")
-            expect(banner).to_contain_text(warning)
-            page.click("#lang-toggle")
-            expect(banner).to_contain_text("Warning: the cases scored now differ")
-            page.click("#sign-out")
-            expect(banner).to_be_hidden()
+            yield page
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_page_shows_the_drift_warning_in_both_languages(drifted_service: LiveService) -> None:
+    from playwright.sync_api import expect
+
+    info, options = _drift_of(drifted_service)
+    assert info.version == drifted_service.model_version
+    log = drifted_service.log_path.read_text()[-2000:]
+    assert info.drift is not None and info.drift.level == Level.LARGE, log  # the data forces the warning
+    warning = options.drift_warning
+    assert warning is not None and warning == info.drift.warning
+    with _signed_in_page(drifted_service) as page:
+        banner = page.locator("#drift-banner")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("Peringatan")
+        expect(banner).to_contain_text(warning)
+        page.click("#lang-toggle")
+        expect(banner).to_contain_text("Warning: the cases scored now differ")
+        page.click("#sign-out")
+        expect(banner).to_be_hidden()
+
+
+@pytest.mark.slow
+def test_page_shows_no_drift_banner_without_drift(undrifted_service: LiveService) -> None:
+    from playwright.sync_api import expect
+
+    info, options = _drift_of(undrifted_service)
+    assert info.drift is not None and info.drift.level != Level.LARGE, (
+        info.drift
+    )  # the data forces no warning
+    assert options.drift_warning is None
+    with _signed_in_page(undrifted_service) as page:
+        banner = page.locator("#drift-banner")
+        expect(page.locator("#as-of")).to_have_value(options.last_date)  # the options have arrived
+        expect(banner).to_be_hidden()
+        page.click("#lang-toggle")
+        expect(banner).to_be_hidden()
