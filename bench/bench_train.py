@@ -7,9 +7,9 @@ Phases, each timed with the peak RSS so far:
 - load_validate: `load_valid_tables`;
 - case_sets: `build_case_sets` (timeline, features on 12 training + 3 validation
   dates + the test date, labels);
-- fit: `train_model(tables, options, cases)` given those case sets (propensity
-  model, the weighted and unweighted LightGBM candidates, logistic baseline,
-  test scores). No MLflow, no evaluation or SHAP.
+- fit: `train_model(tables, options, split=split, cases=cases)` given that split
+  and those case sets (the LightGBM candidates, logistic baseline, test scores).
+  No MLflow, no evaluation or SHAP.
 With --stop-after N the process dumps every thread's stack to stderr and exits
 after N seconds, so a run that is too slow says where it was.
 """
@@ -50,7 +50,7 @@ def main() -> None:
         cases = build_case_sets(tables, split)
     print(f"case sets: {len(cases.features):,} cases in {times['case_sets_s']} s", flush=True)
     with profiled(args.profile), timed(times, "fit"):
-        result = train_model(tables, options, cases)
+        result = train_model(tables, options, split=split, cases=cases)
     record.update(times)
     record["train_total_s"] = round(times["case_sets_s"] + times["fit_s"], 2)
     record["peak_rss_mib"] = round(peak_rss_mib(), 1)
@@ -59,7 +59,6 @@ def main() -> None:
     record["candidates"] = [
         {
             "objective": c.objective,
-            "weighted": c.weighted,
             "trees": c.model.booster.num_trees(),
             "validation_precision": round(float(c.validation_score), 4),
         }

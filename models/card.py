@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import pandas as pd
@@ -46,10 +46,12 @@ def model_card(
     headline: pd.DataFrame,
     bias_flags: Sequence[CardFlag],
     proxy_auc: float,
-    counts: dict[str, int],
+    counts: Mapping[str, int],
     main_k: str,
+    bias_bounds: tuple[float, float],
 ) -> str:
-    """A model card in Markdown for one trained model (registered versions carry it as an artefact)."""
+    """A model card in Markdown for one trained model (registered versions carry it as an artefact);
+    `main_k` and `bias_bounds`: the training settings' main capacity and bias band."""
     families = "\n".join(
         f"- **{FAMILY_LABELS[family][0]}** ({FAMILY_LABELS[family][1]}): "
         + ", ".join(f"`{f.name}`" for f in FEATURES if f.family == family)
@@ -57,6 +59,7 @@ def model_card(
     )
     metrics = headline.to_string(index=False, float_format=lambda v: f"{v:.3f}")
     flags = _flag_lines(bias_flags)
+    low, high = bias_bounds
     return f"""# Model card: Timpora inspection-priority model
 
 ## Intended use
@@ -89,7 +92,7 @@ inspections only) is unbiased but small; *truth* exists only for simulated data.
 
 ## Bias audit (top {main_k} list)
 Each group is compared with the rest of the population. A flag is raised only when the ratio is
-significantly outside [0.8, 1.25] (false discovery rate controlled over each view's groups); its
+significantly outside [{low:g}, {high:g}] (false discovery rate controlled over each view's groups); its
 interval is adjusted for the selection of flags. Error rates on the labelled view are biased by
 whoever chose the inspections: they are shown, marked, and never block a promotion.
 Proxy check: the features predict nationality with macro AUC {proxy_auc:.3f}.

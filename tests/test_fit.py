@@ -9,6 +9,7 @@ import pytest
 from features.catalog import FEATURE_NAMES, FEATURES_BY_NAME
 from training.fit import MAX_QUERY_SIZE, FitConfig, LabelledCases, _query_groups, balanced, fit_ranker
 from training.metrics import roc_auc
+from training.settings import TrainingSettings
 
 
 def _cases(n: int, seed: int, dates: int = 4) -> LabelledCases:
@@ -79,3 +80,10 @@ def test_a_model_on_a_subset_of_the_allow_list_uses_only_those_features() -> Non
     assert roc_auc(model.score(test.features), label) < 0.65  # the planted signal is not among them
     with pytest.raises(ValueError, match="not in the allow-list"):
         _ = FitConfig(features=("nationality",)).feature_names
+
+
+def test_seed_and_threads_default_to_the_training_settings_and_reach_lightgbm() -> None:
+    params = FitConfig().lightgbm_params()
+    assert (params["seed"], params["num_threads"]) == (TrainingSettings.seed, TrainingSettings.num_threads)
+    other = FitConfig(seed=3, num_threads=1).lightgbm_params()
+    assert (other["seed"], other["num_threads"]) == (3, 1)

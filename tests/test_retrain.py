@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import mlflow
@@ -10,13 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.loading import load_valid_tables
+from models.card import model_card
 from models.mlflow_store import TrackingConfig, quiet_mlflow
+from training import workflow
 from training.decisions import Decision
+from training.evaluate import flatten
 from training.fit import FitConfig
 from training.model_registry import promote, register_run, rollback
+from training.report import headline_table
 from training.retrain import CHALLENGER_RUN_TAG, CHAMPION_RUN_TAG, retrain
 from training.settings import TrainingSettings
-from training.train import TrainOptions
+from training.train import TrainingResult, TrainOptions
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +47,7 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> TrackingConfig:
 
 
 def test_retrain_promotes_better_refuses_worse_and_rolls_back(
-    small_world_dir: Path, tmp_path: Path, tracking: TrackingConfig
+    small_world_dir: Path, tmp_path: Path, tracking: TrackingConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     noise = shuffled_outcomes(small_world_dir, tmp_path / "noise", seed=3)
     refused = retrain(noise, tracking)  # learns noise: nothing shows it beats a random list
@@ -64,10 +70,17 @@ def test_retrain_promotes_better_refuses_worse_and_rolls_back(
     assert client.get_run(better.training.run_id).data.tags[CHAMPION_RUN_TAG] == champion_run
     assert client.get_run(champion_run).data.tags[CHALLENGER_RUN_TAG] == better.training.run_id
     assert "drift/max_psi" in client.get_run(better.training.run_id).data.metrics  # logged on retrain
+    _assert_whole(better.training.result, TrainOptions().defaults)
 
     # A challenger that differs only by seed is not refused for fairness noise (nor for performance).
+    # Given tables already loaded, the run and its drift check do not load them again.
     reseeded = TrainOptions(defaults=TrainingSettings(seed=TrainingSettings.seed + 1))
-    again = retrain(small_world_dir, tracking, reseeded)
+    tables = load_valid_tables(small_world_dir)
+    with monkeypatch.context() as patched:
+        patched.setattr(workflow, "load_valid_tables", _no_second_load)
+        again = retrain(small_world_dir, tracking, reseeded, tables=tables)
+    assert again.training.tables is tables
+    assert "drift/max_psi" in client.get_run(again.training.run_id).data.metrics
     assert again.promotion is not None and again.promotion.promoted, again.promotion.reasons
     assert again.training.fairness_blocks == []
 
@@ -83,6 +96,33 @@ def test_retrain_promotes_better_refuses_worse_and_rolls_back(
 
     back = rollback(tracking)
     assert back.version == better.training.version
+
+
+def _assert_whole(result: TrainingResult, settings: TrainingSettings) -> None:
+    """The result is built once (frozen) with the champion scored in it, its models were fitted with
+    the run's seed and threads, and the card states the bias band it is given."""
+    with pytest.raises(FrozenInstanceError):
+        result.summary = {}  # type: ignore[misc]
+    assert "champion" in result.test_scores and set(result.summary) == set(flatten(result.evaluation))
+    for candidate in result.candidates:
+        params = candidate.model.info["params"]
+        assert (params["seed"], params["num_threads"]) == (settings.seed, settings.num_threads)
+        assert candidate.model.info["window"] == result.split.window()
+    card = model_card(
+        result.model,
+        split_description=result.split.describe(),
+        headline=headline_table(result.evaluation, settings.main_capacity),
+        bias_flags=[],
+        proxy_auc=0.5,
+        counts=result.counts,
+        main_k=settings.main_capacity,
+        bias_bounds=(0.9, 1.1),
+    )
+    assert "outside [0.9, 1.1]" in card and "1.25" not in card
+
+
+def _no_second_load(data_dir: Path) -> None:
+    raise AssertionError(f"{data_dir} loaded again: the tables were given")
 
 
 def _register_by_hand(tracking: TrackingConfig, run_id: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -14,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from features.catalog import FEATURE_NAMES, FEATURES_BY_NAME
 from features.contract import CONTRACT_VERSION
 from models.ranker import RiskModel, feature_matrix
+from training.settings import TrainingSettings
 
 Objective = Literal["binary", "lambdarank"]
 MAX_QUERY_SIZE = 200  # lambdarank query groups: one as-of date, split into chunks of this size
@@ -21,6 +23,9 @@ MAX_QUERY_SIZE = 200  # lambdarank query groups: one as-of date, split into chun
 
 @dataclass(frozen=True)
 class FitConfig:
+    """LightGBM settings. A training run sets the objective, and the seed and thread count from its
+    training settings (`training.train.TrainOptions`); the defaults here are those settings' defaults."""
+
     objective: Objective = "binary"
     learning_rate: float = 0.05
     num_leaves: int = 31
@@ -29,7 +34,8 @@ class FitConfig:
     lambda_l2: float = 1.0
     max_rounds: int = 600
     early_stopping_rounds: int = 50
-    seed: int = 7
+    seed: int = TrainingSettings.seed
+    num_threads: int = TrainingSettings.num_threads
     features: tuple[str, ...] | None = None  # a subset of the allow-list (default: all of it)
 
     @property
@@ -53,7 +59,7 @@ class FitConfig:
             "seed": self.seed,
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": 2,
+            "num_threads": self.num_threads,
             "verbosity": -1,
         }
         if self.objective == "lambdarank":
@@ -131,9 +137,14 @@ def balanced(cases: LabelledCases) -> LabelledCases:
 
 
 def fit_ranker(
-    train: LabelledCases, validation: LabelledCases, config: FitConfig, horizon_days: int
+    train: LabelledCases,
+    validation: LabelledCases,
+    config: FitConfig,
+    horizon_days: int,
+    info: Mapping[str, Any] | None = None,
 ) -> RiskModel:
-    """Fit one LightGBM model with early stopping on the later validation fold."""
+    """Fit one LightGBM model with early stopping on the later validation fold, calibrated on it
+    (`info`: more to record in the model's info, e.g. its training window)."""
     if train.label.sum() == 0 or train.label.sum() == len(train.label):
         raise ValueError("training cases need both outcomes (violation found and not found)")
     params = config.lightgbm_params()
@@ -150,15 +161,13 @@ def fit_ranker(
         valid_sets=[valid_set],
         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
     )
-    model = RiskModel(
+    uncalibrated = RiskModel(
         booster=booster,
         feature_names=config.feature_names,
         horizon_days=horizon_days,
         contract_version=CONTRACT_VERSION,
         objective=config.objective,
-        info={"params": asdict(config), "best_iteration": booster.best_iteration},
+        info={"params": asdict(config), "best_iteration": booster.best_iteration, **(info or {})},
     )
-    model.calibration = _platt(
-        model.margin(feature_matrix(validation.features, config.feature_names)), validation.label
-    )
-    return model
+    margin = uncalibrated.margin(feature_matrix(validation.features, config.feature_names))
+    return replace(uncalibrated, calibration=_platt(margin, validation.label))

@@ -42,8 +42,11 @@ def write_run_files(
     proxy: float,
     main_k: str,
     out_dir: Path,
+    *,
+    bias_bounds: tuple[float, float],
 ) -> list[Path]:
-    """Write the report, its plots and the tables of a run into out_dir."""
+    """Write the report, its plots and the tables of a run into out_dir (`bias_bounds`: the band a
+    ratio may lie in without being a disparity, as the audit used it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = result.test.labels["label"]
     plots = [
@@ -68,6 +71,7 @@ def write_run_files(
     bias.to_csv(out_dir / "bias_audit.csv", index=False)
     result.importance.to_csv(out_dir / "shap_importance.csv", index=False)
     model = result.model
+    low, high = bias_bounds
     lines = [
         "# Timpora evaluation report",
         "",
@@ -114,7 +118,7 @@ def write_run_files(
         "",
         f"Proxy check: features predict nationality with macro AUC {proxy:.3f} (0.5 = no information).",
         "",
-        "Flags (disparity outside the four-fifths band): "
+        f"Flags (disparity outside [{low:g}, {high:g}]): "
         + ("; ".join(bias_flags) if bias_flags else "none."),
         "",
         "Tested keys (every row, untested ones included, is in `bias_audit.csv`):",

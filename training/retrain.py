@@ -12,13 +12,14 @@ decision, never used for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
-from features.loading import load_valid_tables
+from features.tables import Tables
 from features.timeline import build_timeline
 from models.drift import drift_report
 from models.mlflow_store import TrackingConfig, tracking_client
@@ -34,7 +35,7 @@ CHAMPION_RUN_TAG = "champion_run_id"  # on the challenger's run: the run of the 
 CHALLENGER_RUN_TAG = "challenger_run_id"  # on the champion's run: the latest run compared with it
 
 
-@dataclass
+@dataclass(frozen=True)
 class RetrainOutcome:
     training: TrainingOutcome
     comparison: pd.DataFrame  # view, metric, challenger, champion, difference, office_rule
@@ -42,7 +43,7 @@ class RetrainOutcome:
     promotion: PromotionResult | None  # None when the challenger failed the gates
 
 
-def comparison_table(summary: dict[str, float], main_k: str) -> pd.DataFrame:
+def comparison_table(summary: Mapping[str, float], main_k: str) -> pd.DataFrame:
     """Challenger and champion (and the office rule) per view and metric, from a run's summary."""
     rows = []
     for view in ("truth", "random_sample", "labelled", "labelled_without_tips"):
@@ -73,9 +74,10 @@ def _link_runs(tracking: TrackingConfig, challenger_run: str, champion_version: 
         client.set_tag(champion.run_id, CHALLENGER_RUN_TAG, challenger_run)
 
 
-def _log_drift(data_dir: Path, tracking: TrackingConfig, outcome: TrainingOutcome) -> None:
-    """The challenger's drift from its training cases to the data's last date, logged into its run."""
-    tables = load_valid_tables(data_dir)
+def _log_drift(tracking: TrackingConfig, outcome: TrainingOutcome) -> None:
+    """The challenger's drift from its training cases to the data's last date, logged into its run
+    (the tables are those the run trained on: loaded and validated once)."""
+    tables = outcome.tables
     last = tables.last_date()
     if last is None:
         return
@@ -92,14 +94,16 @@ def retrain(
     *,
     force: bool = False,
     reason: str | None = None,
+    tables: Tables | None = None,
 ) -> RetrainOutcome:
-    """Train a challenger, compare it with the champion on the same hold-out, and promote if it may."""
+    """Train a challenger, compare it with the champion on the same hold-out, and promote if it may;
+    `tables`: data_dir's tables when the caller has loaded and validated them already."""
     options = options or TrainOptions()
     d = options.defaults
-    outcome = run_training(data_dir, options, tracking)
+    outcome = run_training(data_dir, options, tracking, tables=tables)
     if outcome.champion_version is not None:
         _link_runs(tracking, outcome.run_id, outcome.champion_version)
-    _log_drift(data_dir, tracking, outcome)
+    _log_drift(tracking, outcome)
     new_flags = new_or_worse(outcome.bias_flags, outcome.champion_bias_flags)
     promotion = None
     if outcome.version is not None:

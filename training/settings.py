@@ -17,7 +17,10 @@ class TrainingSettings:
     # The office's inspections per horizon: decisions are taken at this list size. None: estimated
     # from the data as the mean number of inspections per horizon over the last year.
     capacity: int | None = None
-    seed: int = 7
+    seed: int = 7  # every random choice of a run: LightGBM, the random baseline, SHAP sample, bootstrap
+    # LightGBM's threads while fitting (the deployment target has two cores; bench/bench_contention.py
+    # times other counts). Prediction and TreeSHAP use one: models.ranker.PREDICT_THREADS.
+    num_threads: int = 2
     # Decisions (register, promote): go ahead unless the evidence shows harm of more than `delta`
     # (precision at the operational capacity). Evidence is insufficient below `min_ess` effective
     # cases in a compared top k, or with an interval wider than `max_interval_width`.

@@ -52,12 +52,14 @@ def temporal_split(
     first_date: dt.date,
     cutoff: dt.date,
     horizon_days: int,
-    stride_days: int = 30,
-    max_train_dates: int = 12,
+    stride_days: int,
+    max_train_dates: int,
     warmup_days: int = 180,
     validation_dates: int = 3,
 ) -> TemporalSplit:
-    """As-of dates for training, validation and test; raises if the data are too short."""
+    """As-of dates for training, validation and test; raises if the data are too short.
+
+    `stride_days` and `max_train_dates`: the training settings' (`TrainingSettings`)."""
     if min(horizon_days, stride_days, max_train_dates, validation_dates) < 1:
         raise ValueError("horizon, stride and numbers of dates must be positive")
     last_validation = cutoff - dt.timedelta(days=horizon_days)

@@ -1,13 +1,17 @@
 """The training job: tables -> temporal split -> features and labels -> fitted candidates -> the best.
 
-Pure of MLflow: `train_model` returns everything a run holds (model, evaluation,
-bias audit, importance); `training.workflow` logs, gates and registers it.
+Pure of MLflow. A run computes its split once (`split_for`), builds the case sets for it
+(`build_case_sets`) and passes both down. Each step returns a whole, frozen result:
+`train_model` the fitted candidates, the best of them and every scorer's test-fold scores
+(`FittedModels`); `evaluate_result` the same with the evaluation in every view and global SHAP
+importance (`TrainingResult`). `training.workflow` audits, logs, gates and registers it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 import numpy as np
@@ -21,7 +25,7 @@ from features.timeline import build_timeline
 from models.office_rule import office_rule_scores
 from models.ranker import RiskModel
 from training.baselines import fit_logistic, logistic_scores, random_scores
-from training.evaluate import evaluate_views, flatten, shap_importance
+from training.evaluate import Scores, evaluate_views, flatten, shap_importance
 from training.evidence import operational_capacity
 from training.fit import FitConfig, LabelledCases, Objective, fit_ranker
 from training.metrics import evaluate_ranking
@@ -38,14 +42,15 @@ class TrainOptions:
     cutoff: dt.date | None = None
     horizon_days: int | None = None
     capacity: int | None = None  # the office's inspections per horizon (operational k); None: from the data
-    fit: FitConfig | None = None  # LightGBM settings (objective and seed come from the options)
+    # LightGBM settings; the objective comes from `objective`, the seed and thread count from `defaults`.
+    fit: FitConfig | None = None
 
     @property
     def horizon(self) -> int:
         return self.horizon_days or self.defaults.horizon_days
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class CaseSet:
     """Features and labels of the cases on some as-of dates."""
 
@@ -62,28 +67,38 @@ class CaseSet:
         return CaseSet(self.features[keep], self.labels[keep])
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
     objective: Objective
     model: RiskModel
     validation_score: float  # labelled precision at the operational capacity, mean over validation dates
 
 
-@dataclass
-class TrainingResult:
+@dataclass(frozen=True, eq=False)
+class FittedModels:
+    """The candidates fitted on the split's training dates, the best on validation, and the test-fold
+    scores of the model, the other candidates and the baselines."""
+
     split: TemporalSplit
     model: RiskModel
-    candidates: list[Candidate]
+    candidates: tuple[Candidate, ...]
+    validation: CaseSet
     test: CaseSet
-    test_scores: dict[str, np.ndarray]
+    test_scores: Mapping[str, Scores]
+    capacity: int  # operational capacity: the office's inspections per horizon
+    outcome_model: Pipeline  # logistic on the training cases: a baseline and the DR outcome model
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingResult(FittedModels):
+    """A fitted run with its evaluation: every scorer (the champion too, when there is one, scored on
+    this run's test fold) in every view, flattened for MLflow, and the model's global SHAP importance."""
+
     evaluation: pd.DataFrame
-    summary: dict[str, float]
+    summary: Mapping[str, float]
     importance: pd.DataFrame
     contributions: pd.DataFrame  # SHAP on a sample of test cases
-    counts: dict[str, int]
-    capacity: int = 0  # operational capacity: the office's inspections per horizon
-    outcome_model: Pipeline | None = None  # logistic on the training cases: the DR estimator's outcome model
-    validation: CaseSet | None = None
 
 
 def build_case_sets(tables: Tables, split: TemporalSplit) -> CaseSet:
@@ -139,11 +154,25 @@ def _first_date(tables: Tables) -> dt.date | None:
     return min(starts).date() if starts else None
 
 
-def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = None) -> TrainingResult:
-    """Fit the candidates, keep the best on validation, evaluate it and the baselines on test."""
+def train_model(
+    tables: Tables,
+    options: TrainOptions,
+    *,
+    split: TemporalSplit | None = None,
+    cases: CaseSet | None = None,
+) -> FittedModels:
+    """Fit the candidates, keep the best on validation, score it and the baselines on test.
+
+    `split` and `cases`: the run's split and the case sets built for it (`split_for`,
+    `build_case_sets`), computed here when not given.
+    """
     d = options.defaults
-    split = split_for(tables, options)
-    cases = cases or build_case_sets(tables, split)
+    if split is None:
+        if cases is not None:
+            raise ValueError("case sets need the split they were built for")
+        split = split_for(tables, options)
+    if cases is None:
+        cases = build_case_sets(tables, split)
     train, validation, test = (
         cases.on(split.train_dates),
         cases.on(split.validation_dates),
@@ -155,11 +184,13 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
     )
     k = operational_capacity(tables, split.horizon_days, split.test_date, options.capacity or d.capacity)
     train_cases = _labelled_cases(train)
+    window = {"split": split.describe(), "window": split.window()}
     candidates = []
     for objective in objectives:
-        config = replace(options.fit or FitConfig(), objective=objective, seed=d.seed)
-        model = fit_ranker(train_cases, validation_cases, config, split.horizon_days)
-        model.info.update({"split": split.describe(), "window": split.window()})
+        config = replace(
+            options.fit or FitConfig(), objective=objective, seed=d.seed, num_threads=d.num_threads
+        )
+        model = fit_ranker(train_cases, validation_cases, config, split.horizon_days, info=window)
         candidates.append(Candidate(objective, model, _precision_over_dates(model, validation, k)))
     # Binary against lambdarank (whose scores are not probabilities): labelled precision at the
     # operational capacity, averaged over the validation dates; binary wins ties.
@@ -167,8 +198,7 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
         candidates, key=lambda c: (np.nan_to_num(c.validation_score, nan=-1.0), c.objective == "binary")
     )
 
-    labelled_train = train_cases
-    logistic = fit_logistic(labelled_train.features, labelled_train.label, labelled_train.weight)
+    logistic = fit_logistic(train_cases.features, train_cases.label, train_cases.weight)
     test_scores = {
         "model": best.model.score(test.features),
         "office_rule": office_rule_scores(test.features),
@@ -177,21 +207,16 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
     }
     for candidate in candidates:
         if candidate is not best:
-            name = f"model_{candidate.objective}"
-            test_scores[name] = candidate.model.score(test.features)
-    return TrainingResult(
+            test_scores[f"model_{candidate.objective}"] = candidate.model.score(test.features)
+    return FittedModels(
         split=split,
         model=best.model,
-        candidates=candidates,
+        candidates=tuple(candidates),
+        validation=validation,
         test=test,
         test_scores=test_scores,
-        evaluation=pd.DataFrame(),
-        summary={},
-        importance=pd.DataFrame(),
-        contributions=pd.DataFrame(),
         capacity=k,
         outcome_model=logistic,
-        validation=validation,
         counts={
             "train_cases": len(train.features),
             "train_labelled": int(train.labels["inspected"].sum()),
@@ -204,18 +229,26 @@ def train_model(tables: Tables, options: TrainOptions, cases: CaseSet | None = N
 
 
 def evaluate_result(
-    result: TrainingResult, truth: pd.Series | None, defaults: TrainingSettings
+    fitted: FittedModels,
+    truth: pd.Series | None,
+    defaults: TrainingSettings,
+    champion: RiskModel | None = None,
 ) -> TrainingResult:
-    """Add the three-view evaluation and global SHAP importance to a training result."""
+    """The fitted run with its three-view evaluation and global SHAP importance; `champion`: the
+    current champion, scored on this run's test fold beside the others."""
+    test_scores = dict(fitted.test_scores)
+    if champion is not None:
+        test_scores["champion"] = champion.score(fitted.test.features)
     evaluation = evaluate_views(
-        result.test_scores, result.test.labels, truth, defaults.capacities, defaults.main_capacity
+        test_scores, fitted.test.labels, truth, defaults.capacities, defaults.main_capacity
     )
-    sample = result.test.features
+    sample = fitted.test.features
     if len(sample) > defaults.shap_sample:
         sample = sample.sample(defaults.shap_sample, random_state=defaults.seed)
-    contributions = result.model.contributions(sample)
-    return replace(
-        result,
+    contributions = fitted.model.contributions(sample)
+    fitted_fields = {f.name: getattr(fitted, f.name) for f in fields(FittedModels)}
+    return TrainingResult(
+        **{**fitted_fields, "test_scores": test_scores},
         evaluation=evaluation,
         summary=flatten(evaluation),
         importance=shap_importance(contributions),

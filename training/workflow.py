@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from models.card import model_card
 from models.mlflow_store import NoModelError, TrackingConfig, load_risk_model
 from models.office_rule import office_rule_scores
 from models.order import rank_order
+from models.ranker import RiskModel
 from training.baselines import logistic_scores
 from training.bias import FairnessSettings, Flag, count_flags, fairness_blocks
 from training.bias_audit import nationality_proxy_auc, protected_groups, run_bias_audit
@@ -51,6 +53,7 @@ from training.report import headline_table, write_run_files
 from training.settings import TrainingSettings
 from training.tracking import log_training_run, start_experiment
 from training.train import (
+    FittedModels,
     TrainingResult,
     TrainOptions,
     build_case_sets,
@@ -61,7 +64,7 @@ from training.train import (
 from training.truth import load_truth, truth_labels
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainingOutcome:
     result: TrainingResult
     run_id: str
@@ -70,6 +73,7 @@ class TrainingOutcome:
     bias_flags: list[Flag]
     champion_version: str | None
     proxy_auc: float
+    tables: Tables  # the validated tables the run trained on (retrain's drift check reads them again)
     champion_bias_flags: list[Flag] = field(default_factory=list)  # the champion's, on this run's hold-out
     versus_champion: Evidence | None = None  # challenger - champion: what promotion decides on
     fairness_blocks: list[str] = field(default_factory=list)
@@ -110,12 +114,11 @@ class Comparisons:
 
 
 def gather_samples(
-    lists: list[CommittedList], tables: Tables, result: TrainingResult, horizon_days: int
+    lists: list[CommittedList], tables: Tables, result: FittedModels, horizon_days: int
 ) -> tuple[list[EvidenceSample], list[LabelledDate]]:
     """The known-propensity samples (committed lists, RANDOM horizons) and the labelled dates."""
     split = result.split
     validation = result.validation
-    assert validation is not None
     dates = (*split.validation_dates, split.test_date)
     features = pd.concat([validation.features, result.test.features])
     labels = pd.concat([validation.labels, result.test.labels])
@@ -126,10 +129,9 @@ def gather_samples(
     outcome = result.outcome_model
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
-        assert outcome is not None
         return logistic_scores(outcome, frame)
 
-    samples = with_outcome_model(samples, predict if outcome is not None else None)
+    samples = with_outcome_model(samples, predict)
     as_of = features.index.get_level_values("as_of")
     labelled = []
     for date in dates:
@@ -192,26 +194,30 @@ def compare_scorers(
     return Comparisons(deciding_evidence, pd.DataFrame(rows))
 
 
-def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig) -> TrainingOutcome:
+def run_training(
+    data_dir: Path, options: TrainOptions, tracking: TrackingConfig, *, tables: Tables | None = None
+) -> TrainingOutcome:
+    """Train, evaluate, audit, log, decide and register; `tables`: data_dir's tables when the caller
+    has loaded and validated them already (`load_valid_tables`)."""
     d = options.defaults
-    tables = load_valid_tables(data_dir)
+    tables = load_valid_tables(data_dir) if tables is None else tables
     truth_frame = load_truth(data_dir)  # evaluation only: printed beside decisions, never deciding
-    split = split_for(tables, options)
-    result = train_model(tables, options, build_case_sets(tables, split))
-    test = result.test
-
-    start_experiment(tracking)
-    champion_version: str | None = None
-    champion_flags: list[Flag] = []
+    split = split_for(tables, options)  # the run's one split: case sets, fit, evidence and log follow it
+    fitted = train_model(tables, options, split=split, cases=build_case_sets(tables, split))
+    test = fitted.test
     truth = (
         truth_labels(truth_frame, test.labels.index, split.horizon_days) if truth_frame is not None else None
     )
+
+    start_experiment(tracking)
+    champion: RiskModel | None
+    champion_version: str | None
     try:
         champion, champion_version = load_risk_model(tracking, alias="champion")
-        result.test_scores["champion"] = champion.score(test.features)
     except NoModelError:
-        champion = None
-    result = evaluate_result(result, truth, d)
+        champion, champion_version = None, None
+    champion_flags: list[Flag] = []
+    result = evaluate_result(fitted, truth, d, champion)
     lists = read_lists(data_dir)  # the committed lists: read once, for the evidence and the audit
     unbiased = unbiased_outcomes(lists, tables, test.labels, split.test_date, split.horizon_days)
     fairness = FairnessSettings(bounds=d.bias_bounds)
@@ -268,7 +274,7 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
     flag_texts = [flag.text for flag in flags]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        write_run_files(result, bias, flag_texts, proxy, d.main_capacity, out)
+        write_run_files(result, bias, flag_texts, proxy, d.main_capacity, out, bias_bounds=d.bias_bounds)
         pd.DataFrame([flag.to_dict() for flag in flags]).to_csv(out / "bias_flags.csv", index=False)
         comparisons.table.to_csv(out / "evidence.csv", index=False)
         (out / "decision.json").write_text(registration.to_json())
@@ -282,6 +288,7 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
                 proxy_auc=proxy,
                 counts=result.counts,
                 main_k=d.main_capacity,
+                bias_bounds=d.bias_bounds,
             )
             + _evidence_section(registration, versus_champion, result.capacity)
         )
@@ -339,6 +346,7 @@ def run_training(data_dir: Path, options: TrainOptions, tracking: TrackingConfig
         bias_flags=flags,
         champion_version=champion_version,
         proxy_auc=proxy,
+        tables=tables,
         champion_bias_flags=champion_flags,
         versus_champion=versus_champion,
         fairness_blocks=blocks,
@@ -377,7 +385,7 @@ def _evidence_section(registration: Decision, versus_champion: Evidence | None, 
     return "\n".join(lines)
 
 
-def _registry_summary(summary: dict[str, float], main_k: str) -> dict[str, float]:
+def _registry_summary(summary: Mapping[str, float], main_k: str) -> dict[str, float]:
     """Headline metrics a registered version carries, per view, for model, champion and baselines."""
     keep = (f"precision@{main_k}", f"recall@{main_k}", "precision@50", "pr_auc", "roc_auc")
     out = {}
