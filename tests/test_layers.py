@@ -31,7 +31,7 @@ def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_import_layers_hold() -> None:
     done = _lint_imports(ROOT)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "BROKEN" not in done.stdout and "broken" not in done.stdout.split("Contracts:")[-1]
+    assert "BROKEN" not in done.stdout and " 0 broken" in done.stdout
 
 
 def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
