@@ -36,9 +36,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from models.order import Values
 from training.metrics import label_masks
+from training.settings import TrainingSettings
 
 AGE_BANDS = ("<25", "25-34", "35-44", "45-54", "55-64", "65+")
-FOUR_FIFTHS = (0.8, 1.25)
+FOUR_FIFTHS = TrainingSettings.bias_bounds  # (0.8, 1.25), declared in training.settings
 MISSING_GROUP = "(missing)"  # not "<NA>", which read_csv takes for a missing value
 REST = "rest"  # the reference named by a flag compared with its group's complement
 LARGEST = "largest"
@@ -991,7 +992,7 @@ def fairness_comparison(
     listed_challenger: Values,
     listed_champion: Values,
     unbiased: pd.DataFrame,
-    tolerance: float = 0.1,
+    tolerance: float = TrainingSettings.fairness_tolerance,
     *,
     metrics: Sequence[str] = BLOCKING_METRICS,
     settings: FairnessSettings | None = None,
@@ -1062,7 +1063,7 @@ def fairness_blocks(
     listed_challenger: Values,
     listed_champion: Values,
     unbiased: pd.DataFrame,
-    tolerance: float = 0.1,
+    tolerance: float = TrainingSettings.fairness_tolerance,
     *,
     metrics: Sequence[str] = BLOCKING_METRICS,
     settings: FairnessSettings | None = None,

@@ -24,6 +24,7 @@ from typing import Any
 
 from models.mlflow_store import COMPARED_WITH_TAG, FAIRNESS_BLOCKS_TAG, VERSUS_CHAMPION_TAG
 from training.offpolicy import Evidence
+from training.settings import TrainingSettings
 
 MODEL_VS_RANDOM = "model - random"
 MODEL_VS_RULE = "model - office rule"
@@ -34,8 +35,8 @@ CHALLENGER_VS_CHAMPION = "challenger - champion"
 class DecisionSettings:
     """How much harm a decision tolerates before it refuses (precision at the operational capacity)."""
 
-    delta: float = 0.02
-    fairness_tolerance: float = 0.1  # a challenger's error-rate disparity may grow by this factor
+    delta: float = TrainingSettings.delta  # declared (and commented) in training.settings
+    fairness_tolerance: float = TrainingSettings.fairness_tolerance
 
 
 @dataclass

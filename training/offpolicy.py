@@ -39,6 +39,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from models.order import rank_order
+from training.settings import TrainingSettings
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -55,13 +56,13 @@ ESTIMATOR_NAMES: dict[str, str] = {
 class EvidenceSettings:
     """When evidence is enough to act on, and how intervals are drawn."""
 
-    min_ess: float = 30.0  # effective sample size of the compared top k below which evidence is insufficient
-    max_width: float = 0.2  # an interval wider than this (precision units) is insufficient
+    min_ess: float = TrainingSettings.min_ess  # ESS of a compared top k below which evidence is insufficient
+    max_width: float = TrainingSettings.max_interval_width  # a wider interval (precision) is insufficient
     confidence: float = 0.95
-    bootstrap: int = 1_000
+    bootstrap: int = TrainingSettings.bootstrap_draws
     min_clusters: int = 20  # bootstrap over samples (lists) from this many, else over persons
     min_support: float = 0.95  # share of a top k that could have been inspected (p > 0)
-    seed: int = 7
+    seed: int = TrainingSettings.seed
 
 
 @dataclass(frozen=True)
