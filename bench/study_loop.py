@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, save
 
-from simulator.loop import POLICIES, LoopConfig, render_result, run_loop
+from loop.run import POLICIES, LoopConfig, render_result, run_loop
 from training.fit import FitConfig
 
 
@@ -31,8 +31,8 @@ def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     # 20,000 persons, 3 seeds in parallel: about 17 minutes on 2 cores (10,000: 18 min under load).
-    parser.add_argument("--persons", type=int, default=20_000, help="persons per world")
-    parser.add_argument("--months", type=int, default=12, help="months the loop runs")
+    parser.add_argument("--persons", type=int, default=LoopConfig.persons, help="persons per world")
+    parser.add_argument("--months", type=int, default=LoopConfig.months, help="months the loop runs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9], help="one world per seed")
     parser.add_argument("--policies", nargs="+", default=list(POLICIES), help="policies to compare")
     parser.add_argument("--capacity", type=int, default=None, help="inspections a month (default: office)")
@@ -50,7 +50,7 @@ def main() -> None:
         seeds=tuple(args.seeds),
         false_tip_nationality=args.false_tips_on,
         # Chosen once: a faster learning rate than the default (fewer rounds), and every monthly
-        # retrain reuses the first model's number of rounds (see simulator.loop.run_policy).
+        # retrain reuses the first model's number of rounds (see loop.office.Office.keep_rounds).
         fit=FitConfig(learning_rate=0.1, max_rounds=300, early_stopping_rounds=20),
         workers=args.workers,
     )

@@ -1,32 +1,39 @@
-"""The honest closed loop: its world, its consequences, its episode count, and a short run through the CLI."""
+"""The honest closed loop: its world, its consequences, its episode count, the office's data, a short run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from features.lists import read_list
-from simulator.loop import paired_differences, totals
-from simulator.loop_world import (
+from features.loading import load_valid_tables
+from features.tables import Tables
+from loop.office import RULE, Office, exploration_design
+from loop.run import LoopConfig, paired_differences, render_result, run_loop, totals
+from loop.world import (
     LoopState,
     LoopWorld,
     episodes,
     inspect_month,
+    month_frame,
+    person_codes,
     prepare_loop_world,
     state_tables,
     state_truth,
+    to_date,
+    visit_month,
 )
 from simulator.outcomes import DEPORTATION
 from simulator.period import NEVER
 from simulator.selection import Picks
 from simulator.violations import OVERSTAY, Truth
 from simulator.world import WorldConfig, simulate_world
-from timpora.cli import app
+from training.settings import TrainingSettings
 
 HORIZON = 90
 
@@ -116,19 +123,51 @@ def test_paired_differences_pair_the_same_seed() -> None:
     assert (out["low"], out["high"]) == pytest.approx((2.0 - half, 2.0 + half))
 
 
+def _assert_same_tables(held: Tables, loaded: Tables) -> None:
+    for spec in dataclasses.fields(Tables):
+        pd.testing.assert_frame_equal(getattr(held, spec.name), getattr(loaded, spec.name), check_exact=True)
+
+
+def test_the_office_holds_what_loading_its_data_set_gives(loop_world: LoopWorld, tmp_path: Path) -> None:
+    """The office chooses from the data set it holds, never reloading it: it must be what loading gives."""
+    world, state = loop_world, LoopState.start(loop_world, 3)
+    office = Office(tmp_path / "office", RULE, exploration_design(RULE, 0.1), TrainingSettings())
+    office.receive_records(state_tables(world, state, world.office_frame()), first=True)
+    _assert_same_tables(office.tables(), load_valid_tables(office.data))
+    for m, month in enumerate(world.months):
+        chosen = office.choose(to_date(month[0]), 60, m)
+        assert chosen.chooser == "office rule" and len(chosen.person_id) == 60
+        person = person_codes(world, chosen.person_id)
+        done, list_ids = visit_month(
+            world, state, person, chosen.trigger, chosen.propensity, chosen.list_id, month, True
+        )
+        office.ingest_month(month_frame(world, done, list_ids, f"test-{m}"), m + 1, today=to_date(month[1]))
+        office.receive_records(state_tables(world, state, world.office_frame()), first=False)
+        _assert_same_tables(office.tables(), load_valid_tables(office.data))
+    assert office.tables().inspections["inspection_id"].str.startswith("LOOP-test-").sum() >= 120
+
+
+def test_loop_config_takes_the_world_and_training_defaults() -> None:
+    config = LoopConfig()
+    assert config.world(3) == dataclasses.replace(WorldConfig(), seed=3)
+    assert config.seeds == (WorldConfig().seed,) and config.persons == WorldConfig().persons
+    assert config.horizon_days == TrainingSettings().horizon_days and config.horizon_months == 3
+    assert LoopConfig(training=TrainingSettings(horizon_days=60)).horizon_months == 2
+    with pytest.raises(ValueError, match="unknown policy"):
+        LoopConfig(policies=("rule", "oracle"))
+
+
 @pytest.mark.slow
 def test_short_loop_logs_lists_counts_episodes_once_and_retrains(tmp_path: Path) -> None:
     out = tmp_path / "loop"
-    args = ["simulate-loop", "--out", str(out), "--persons", "10000", "--months", "2", "--seed", "11"]
-    args += [
-        "--policy",
-        "model-boundary",
-        "--policy",
-        "random",
-        "--no-retrain",
-    ]  # retrain after the last month
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    config = LoopConfig(
+        persons=10_000,
+        months=2,
+        seeds=(11,),
+        policies=("model-boundary", "random"),
+        retrain=False,  # retrain after the last month only
+    )
+    result = run_loop(config, out)
     months = pd.read_csv(out / "loop_months.csv")
     assert len(months) == 4 and set(months["policy"]) == {"model-boundary", "random"}
     k = int(months["capacity"].iloc[0])
@@ -173,6 +212,6 @@ def test_short_loop_logs_lists_counts_episodes_once_and_retrains(tmp_path: Path)
         and final["truth_precision_common"].between(0, 1).all()
     )
     assert (out / "loop_episodes.png").stat().st_size > 10_000
-    assert "Per policy" in result.output
+    assert "Per policy" in render_result(result)
     per_seed = totals(months)
     assert set(per_seed["policy"]) == {"model-boundary", "random"}

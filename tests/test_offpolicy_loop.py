@@ -20,10 +20,10 @@ import pytest
 
 from features.pipeline import features_from_timeline
 from features.timeline import build_timeline
+from loop.world import LoopState, prepare_loop_world, state_tables, to_date
 from models.listing import ExplorationDesign, draw_inspection_list
 from models.office_rule import office_rule_scores
 from models.order import rank_order
-from simulator.loop_world import LoopState, prepare_loop_world, state_tables, to_date
 from simulator.outcomes import assess
 from simulator.period import uniform_days
 from simulator.selection import Picks

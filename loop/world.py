@@ -1,4 +1,4 @@
-"""The world a closed loop runs in: the office inspects until the loop starts, then a policy does.
+"""The loop's world side: the truth, and what an inspection finds in it.
 
 `prepare_loop_world` simulates a world with the same draws as `simulate_world`
 (same config, same seed) up to the office's inspections, and runs the office
@@ -22,17 +22,22 @@ Residence reports are drawn once, on the world after the office's pre-loop
 removals; a policy's removals cut them like the other records. (A corrected
 UNREPORTED_ADDRESS violation does not make the person report again: a small
 simplification, the same for every policy.)
+
+This side knows persons by their simulator codes; the office side knows them by
+their ids only (`person_codes` translates, in the runner).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.contract import TRUTH
+from features.contract import TRIGGER, TRUTH
 from features.tables import Tables, typed_frame
 from simulator.address import AddressReports
 from simulator.inspections import TIP, calendar_months, inspections_frame
@@ -45,6 +50,7 @@ from simulator.violations import Truth, truth_frame
 from simulator.world import Drawn, WorldConfig, draw_world, finish_world, inspect_world, world_tables
 
 _EPOCH = np.datetime64("1970-01-01", "D")
+TIP_TRIGGER = TRIGGER.index("TIP")
 
 
 def to_date(day: int) -> dt.date:
@@ -133,6 +139,14 @@ class LoopState:
         return cls(world.end.copy(), world.removed.copy(), np.random.default_rng(seed))
 
 
+def person_codes(world: LoopWorld, ids: Sequence[str] | np.ndarray) -> IntArray:
+    """The simulator's codes of persons given by id; RuntimeError for an id the world does not hold."""
+    codes = pd.Index(world.drawn.person_ids).get_indexer(pd.Index(np.asarray(ids, dtype=str)))
+    if (codes < 0).any():
+        raise RuntimeError("a listed person is not in the simulated world")
+    return codes.astype(np.int64)
+
+
 def visit_days(state: LoopState, month: tuple[int, int], size: int) -> IntArray:
     """Visit days of a month's list, uniform after the list's as-of date (its first day)."""
     return uniform_days(state.rng, month[0] + 1, month[1], size)
@@ -165,6 +179,56 @@ def inspect_month(
     done = assess(picks, trigger, propensity, truth, live_end, state.rng)
     apply_consequences(done, truth, state.end, state.removed, month[1] + 1, state.rng)
     return done
+
+
+def _dedupe(picks: Picks) -> IntArray:
+    """Positions of the first pick of each (person, day): a list visit and a tip the same day are one."""
+    key = picks.person * np.int64(2**32) + picks.day
+    _, first = np.unique(key, return_index=True)
+    return np.sort(first)
+
+
+def visit_month(
+    world: LoopWorld,
+    state: LoopState,
+    person: IntArray,
+    trigger: IntArray,
+    propensity: FloatArray,
+    list_id: str | None,
+    month: tuple[int, int],
+    keep_tips: bool,
+) -> tuple[Inspections, np.ndarray]:
+    """Visit the office's picks (and the month's tips), assess on the policy's world, apply consequences.
+
+    Returns the inspections and, row-aligned, their list id (None for tips).
+    """
+    days = visit_days(state, month, len(person))
+    parts_person, parts_day = [person], [days]
+    triggers, propensities = [trigger], [propensity]
+    list_ids = [np.full(len(person), list_id, dtype=object)]
+    if keep_tips:
+        tips = month_tips(world, state, month)
+        parts_person.append(tips.person)
+        parts_day.append(tips.day)
+        triggers.append(np.full(len(tips), TIP_TRIGGER, dtype=np.int64))
+        propensities.append(np.full(len(tips), np.nan))
+        list_ids.append(np.full(len(tips), None, dtype=object))
+    who, day = np.concatenate(parts_person), np.concatenate(parts_day)
+    picks = Picks(who, day, np.full(len(who), -1, dtype=np.int64))
+    first = _dedupe(picks)
+    picks = Picks(who[first], day[first], picks.sponsor[first])
+    done = inspect_month(
+        world, state, picks, np.concatenate(triggers)[first], np.concatenate(propensities)[first], month
+    )
+    return done, np.concatenate(list_ids)[first]
+
+
+def month_frame(world: LoopWorld, done: Inspections, list_ids: np.ndarray, tag: str) -> pd.DataFrame:
+    """The month's inspections in the contract's columns, with `list_id` on LIST rows."""
+    frame = inspections_frame(done, world.drawn.person_ids, world.drawn.sponsor_ids)
+    frame["inspection_id"] = [f"LOOP-{tag}-{i:05d}" for i in range(len(frame))]
+    frame["list_id"] = list_ids
+    return frame
 
 
 def state_tables(world: LoopWorld, state: LoopState, inspections: pd.DataFrame) -> Tables:
@@ -224,3 +288,58 @@ def episodes(truth: Truth) -> Episodes:
     begins = new_person | (start > prev_last + 1)
     firsts = np.flatnonzero(begins)
     return Episodes(person[firsts], start[firsts], np.maximum.reduceat(last, firsts).astype(np.int64))
+
+
+# ---------------------------------------------------------------- what was found
+
+
+COUNTED = ("inspections", "findings", "new_episodes", "repeats", "days_to_detection_sum")
+
+
+def count_findings(
+    world: LoopWorld, state: LoopState, inspections: pd.DataFrame, months: list[dict[str, Any]]
+) -> None:
+    """Per month: inspections, findings, new episodes and repeats, for the policy's picks and tips apart.
+
+    `inspections` (with a `month` column, 1-based) gains the columns `episode`,
+    `episode_start` and `tip`; each row of `months` (keyed by `month`) gains the counts.
+    """
+    found = episodes(state_truth(world, state))
+    frame = inspections
+    frame["episode"] = _episode_of(world, found, frame)
+    frame["episode_start"] = np.where(
+        frame["episode"].to_numpy() >= 0, found.start[np.maximum(frame["episode"].to_numpy(), 0)], -1
+    )
+    frame["tip"] = frame["trigger"].to_numpy() == "TIP"
+    by_month = {row["month"]: row for row in months}
+    for tip, prefix in ((False, ""), (True, "tip_")):
+        part = frame[frame["tip"] == tip].sort_values(["inspection_date", "inspection_id"])
+        hits = part[part["violation_found"].astype(bool)]
+        first = ~hits["episode"].duplicated()
+        days = (hits["inspection_date"] - pd.to_datetime(to_date(0))).dt.days - hits["episode_start"]
+        for month, rows in part.groupby("month"):
+            m_hits = hits["month"] == month
+            by_month[int(str(month))].update(
+                {
+                    f"{prefix}inspections": len(rows),
+                    f"{prefix}findings": int(m_hits.sum()),
+                    f"{prefix}new_episodes": int((m_hits & first).sum()),
+                    f"{prefix}repeats": int((m_hits & ~first).sum()),
+                    f"{prefix}days_to_detection_sum": float(days[m_hits & first].sum()),
+                }
+            )
+    for row in months:
+        for prefix in ("", "tip_"):
+            for name in COUNTED:
+                row.setdefault(f"{prefix}{name}", 0)
+
+
+def _episode_of(world: LoopWorld, found: Episodes, frame: pd.DataFrame) -> IntArray:
+    person = person_codes(world, frame["person_id"].to_numpy(dtype=str))
+    dates = pd.to_datetime(frame["inspection_date"]).to_numpy(dtype="datetime64[D]")
+    day: IntArray = dates.astype(np.int64)
+    episode = found.of(person, day)
+    hit = frame["violation_found"].to_numpy(dtype=bool)
+    if (episode[hit] < 0).any():
+        raise RuntimeError("a finding lies outside every violation episode of the truth")
+    return np.where(hit, episode, -1)
