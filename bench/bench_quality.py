@@ -24,8 +24,9 @@ from common import RESULTS, before_measurement, peak_rss_mib, save, timed
 from features.loading import load_valid_tables
 from features.tables import write_tables, write_truth
 from simulator.world import WorldConfig, simulate_world
+from training.evaluate import truth_labels
 from training.train import TrainOptions, evaluate_result, train_model
-from training.truth import load_truth, truth_labels
+from training.truth import load_truth
 
 VAR = Path(__file__).parent.parent / "var" / "bench"
 SCORERS = ("model", "office_rule", "logistic", "random")

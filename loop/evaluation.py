@@ -19,8 +19,9 @@ from features.timeline import Timeline
 from loop.office import rule_order
 from models.ranker import RiskModel
 from models.scoring import score_cases
+from training.evaluate import truth_labels
 from training.retrain import RetrainOutcome
-from training.truth import load_truth, truth_labels
+from training.truth import load_truth
 
 
 def data_truth(data: Path) -> pd.DataFrame:

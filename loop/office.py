@@ -231,11 +231,15 @@ class Office:
 
     # ------------------------------------------------------------ retraining
 
-    def retrain(self, as_of: dt.date) -> RetrainOutcome:
-        """The real retrain as of a date (labels need a whole horizon: the cutoff is `as_of - H`)."""
+    def retrain(self, as_of: dt.date, truth: pd.DataFrame | None = None) -> RetrainOutcome:
+        """The real retrain as of a date (labels need a whole horizon: the cutoff is `as_of - H`).
+
+        `truth` is the runner's check, handed to the retrain to print beside its decision; the
+        office neither reads nor imports it, and no decision depends on it.
+        """
         cutoff = as_of - dt.timedelta(days=self.settings.horizon_days)
         options = TrainOptions(defaults=self.settings, objective=self.objective, cutoff=cutoff, fit=self.fit)
-        outcome = retrain(self.data, self.tracking, options)
+        outcome = retrain(self.data, self.tracking, options, truth=truth)
         self._champion = _UNKNOWN  # it may have been promoted
         return outcome
 

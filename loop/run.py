@@ -206,7 +206,7 @@ def run_policy(world: LoopWorld, config: LoopConfig, policy: str, seed: int, k: 
 
     if policy in MODEL_POLICIES:
         # Not registered (thin evidence): the office rule is used until a retrain registers one.
-        first = office.retrain(world.start)
+        first = office.retrain(world.start, truth=data_truth(office.data))
         office.keep_rounds(first)
         run.decisions.append(
             {"seed": seed, "policy": policy, "month": 0, "decided_as_of": world.start.isoformat()}
@@ -244,7 +244,7 @@ def run_policy(world: LoopWorld, config: LoopConfig, policy: str, seed: int, k: 
         if (policy in MODEL_POLICIES and config.retrain) or last:
             next_as_of = to_date(month[1] + 1)
             champion = office.champion()
-            outcome = office.retrain(next_as_of)
+            outcome = office.retrain(next_as_of, truth=data_truth(office.data))
             run.decisions.append(
                 {**row, "decided_as_of": next_as_of.isoformat(), **decided(outcome, champion, next_as_of)}
             )

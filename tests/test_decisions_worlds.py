@@ -14,8 +14,8 @@ from models.mlflow_store import TrackingConfig, quiet_mlflow
 from models.office_rule import office_rule_scores
 from models.order import rank_order
 from simulator.world import WorldConfig, simulate_world
+from training.evaluate import truth_labels
 from training.train import TrainOptions
-from training.truth import truth_labels
 from training.workflow import run_training
 
 pytestmark = pytest.mark.slow

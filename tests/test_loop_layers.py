@@ -22,10 +22,6 @@ OFFICE = ("loop.office",)  # the office side: every module of it
 WORLD = "loop.world"
 RUNNER = "loop.run"
 TRUTH = ("loop.world", "loop.evaluation", "loop.run", "simulator", "training.truth")
-# The office retrains with the real `training.retrain`; its evaluation step (`training.workflow`)
-# reads the truth beside its decisions when a data set holds one, never deciding on it
-# (tests/test_training.py, tests/test_retrain.py). That import is the training pipeline's, not the office's.
-EVALUATION_STEP = ("training.workflow", "training.truth")
 TRUTH_NAMES = {"TRUTH", "TRUTH_DIR", "write_truth", "load_truth", "truth_labels", "truth_frame", "Truth"}
 _TRUTH_PATH = re.compile(r"(?:^|[/\\])_truth(?:[/\\]|$)")
 
@@ -36,9 +32,7 @@ def _packages() -> list[str]:
 
 
 def _graph() -> grimp.ImportGraph:
-    graph = grimp.build_graph(*_packages(), cache_dir=None)
-    graph.remove_import(importer=EVALUATION_STEP[0], imported=EVALUATION_STEP[1])
-    return graph
+    return grimp.build_graph(*_packages(), cache_dir=None)
 
 
 @pytest.fixture(scope="module")

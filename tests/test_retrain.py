@@ -23,6 +23,7 @@ from training.report import headline_table
 from training.retrain import CHALLENGER_RUN_TAG, CHAMPION_RUN_TAG, retrain
 from training.settings import TrainingSettings
 from training.train import TrainingResult, TrainOptions
+from training.truth import load_truth
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,7 @@ def test_retrain_promotes_better_refuses_worse_and_rolls_back(
     weak_version = _register_by_hand(tracking, refused.training.run_id)
     assert promote(tracking).promoted
 
-    better = retrain(small_world_dir, tracking)
+    better = retrain(small_world_dir, tracking, truth=load_truth(small_world_dir))
     assert better.training.champion_version == weak_version
     truth = better.comparison.set_index(["view", "metric"]).loc[("truth", "precision@10%")]
     assert truth["challenger"] > truth["champion"] + 0.05

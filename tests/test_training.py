@@ -20,6 +20,7 @@ from models.mlflow_store import TrackingConfig, load_risk_model, quiet_mlflow
 from models.scoring import ranked_list
 from training.model_registry import promote, rollback
 from training.train import TrainOptions
+from training.truth import load_truth
 from training.workflow import run_training
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> TrackingConfig:
 
 @pytest.fixture(scope="module")
 def first_run(small_world_dir: Path, tracking: TrackingConfig):  # type: ignore[no-untyped-def]
-    return run_training(small_world_dir, TrainOptions(), tracking)
+    return run_training(small_world_dir, TrainOptions(), tracking, truth=load_truth(small_world_dir))
 
 
 def test_model_finds_more_true_violations_than_the_office_rule_and_random(first_run) -> None:  # type: ignore[no-untyped-def]
@@ -174,12 +175,14 @@ def _project_packages() -> list[str]:
 
 
 def test_only_evaluation_code_reads_the_truth() -> None:
-    """`training.truth` is imported by evaluation steps only (the run pipeline's, and the closed
-    loop's checks beside its decisions); no other module of any package names the truth directory."""
+    """`training.truth` is imported by the edges only (the command line, the closed loop's checks
+    beside its decisions), which hand the truth to the evaluation; no other module of any package
+    names the truth directory."""
     files = [p for package in _project_packages() for p in sorted((ROOT / package).rglob("*.py"))]
     assert {"simulator", "loop", "timpora"} <= {p.relative_to(ROOT).parts[0] for p in files}
     importers = {str(p.relative_to(ROOT)) for p in files if "training.truth" in _imports(p)}
-    assert importers == {"training/workflow.py", "loop/evaluation.py"}
+    # The edges read it and hand it down: the command line's train and retrain, the loop's runner.
+    assert importers == {"timpora/cli_models.py", "loop/evaluation.py"}
     # The contract defines the directory, tables writes into it, training.truth reads it.
     allowed = {"features/contract.py", "features/tables.py", "training/truth.py"}
     naming = {str(p.relative_to(ROOT)) for p in files if _mentions_truth(p)}

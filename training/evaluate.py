@@ -19,6 +19,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.catalog import FAMILY_LABELS, FEATURES_BY_NAME
+from features.pipeline import to_day
+from features.timeline import NEVER, codes_of, day_numbers
 from models.order import rank_order
 from training.metrics import evaluate_ranking, resolve_k, wilson_interval
 
@@ -93,3 +95,25 @@ def shap_importance(contributions: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame({"feature": values.index, "mean_abs_shap": values.to_numpy()})
     frame["family"] = [FAMILY_LABELS[FEATURES_BY_NAME[f].family][0] for f in frame["feature"]]
     return frame.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+
+
+def truth_labels(truth: pd.DataFrame, cases: pd.Index, horizon_days: int) -> pd.Series:
+    """For each (person_id, as_of) case: was the person in violation at any time in (T, T+H]?
+
+    `truth` is the simulated ground truth an edge read (`training.truth.load_truth`): evaluation only.
+    """
+    person_ids = pd.Index(cases.get_level_values("person_id").unique())
+    person = codes_of(truth["person_id"], person_ids)
+    start = day_numbers(truth["start_date"])
+    end = day_numbers(truth["end_date"], missing=NEVER)
+    out = np.zeros(len(cases), dtype=bool)
+    case_person = codes_of(pd.Series(cases.get_level_values("person_id")), person_ids)
+    case_day = np.array([to_day(d) for d in cases.get_level_values("as_of").unique()])
+    as_of_days = day_numbers(pd.Series(cases.get_level_values("as_of")))
+    for t in case_day:
+        overlaps = (person >= 0) & (start <= t + horizon_days) & (end > t)
+        in_violation = np.zeros(len(person_ids), dtype=bool)
+        in_violation[person[overlaps]] = True
+        rows = as_of_days == t
+        out[rows] = in_violation[case_person[rows]]
+    return pd.Series(out, index=cases, name="truth")

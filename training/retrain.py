@@ -95,12 +95,14 @@ def retrain(
     force: bool = False,
     reason: str | None = None,
     tables: Tables | None = None,
+    truth: pd.DataFrame | None = None,
 ) -> RetrainOutcome:
     """Train a challenger, compare it with the champion on the same hold-out, and promote if it may;
-    `tables`: data_dir's tables when the caller has loaded and validated them already."""
+    `tables`: data_dir's tables when the caller has loaded and validated them already; `truth`: a
+    simulation's hidden truth for the check printed beside the decision (see `run_training`)."""
     options = options or TrainOptions()
     d = options.defaults
-    outcome = run_training(data_dir, options, tracking, tables=tables)
+    outcome = run_training(data_dir, options, tracking, tables=tables, truth=truth)
     if outcome.champion_version is not None:
         _link_runs(tracking, outcome.run_id, outcome.champion_version)
     _log_drift(tracking, outcome)

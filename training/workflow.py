@@ -35,7 +35,7 @@ from training.decisions import (
     DecisionSettings,
     registration_decision,
 )
-from training.evaluate import top_k_mask
+from training.evaluate import top_k_mask, truth_labels
 from training.evidence import (
     EvidenceSample,
     LabelledDate,
@@ -61,7 +61,6 @@ from training.train import (
     split_for,
     train_model,
 )
-from training.truth import load_truth, truth_labels
 
 
 @dataclass(frozen=True)
@@ -195,17 +194,23 @@ def compare_scorers(
 
 
 def run_training(
-    data_dir: Path, options: TrainOptions, tracking: TrackingConfig, *, tables: Tables | None = None
+    data_dir: Path,
+    options: TrainOptions,
+    tracking: TrackingConfig,
+    *,
+    tables: Tables | None = None,
+    truth: pd.DataFrame | None = None,
 ) -> TrainingOutcome:
     """Train, evaluate, audit, log, decide and register; `tables`: data_dir's tables when the caller
-    has loaded and validated them already (`load_valid_tables`)."""
+    has loaded and validated them already (`load_valid_tables`). `truth`: a simulation's hidden truth,
+    read by the edge that calls (`training.truth.load_truth`), printed beside decisions, never deciding."""
     d = options.defaults
     tables = load_valid_tables(data_dir) if tables is None else tables
-    truth_frame = load_truth(data_dir)  # evaluation only: printed beside decisions, never deciding
+    truth_frame = truth  # the hidden truth: evaluation only, printed beside decisions
     split = split_for(tables, options)  # the run's one split: case sets, fit, evidence and log follow it
     fitted = train_model(tables, options, split=split, cases=build_case_sets(tables, split))
     test = fitted.test
-    truth = (
+    test_truth = (
         truth_labels(truth_frame, test.labels.index, split.horizon_days) if truth_frame is not None else None
     )
 
@@ -217,14 +222,14 @@ def run_training(
     except NoModelError:
         champion, champion_version = None, None
     champion_flags: list[Flag] = []
-    result = evaluate_result(fitted, truth, d, champion)
+    result = evaluate_result(fitted, test_truth, d, champion)
     lists = read_lists(data_dir)  # the committed lists: read once, for the evidence and the audit
     unbiased = unbiased_outcomes(lists, tables, test.labels, split.test_date, split.horizon_days)
     fairness = FairnessSettings(bounds=d.bias_bounds)
     # The audit and the blocks judge the list the office works from: the operational capacity.
     k = result.capacity
     bias, all_flags = run_bias_audit(
-        tables, result.test_scores["model"], test.labels, truth, k, unbiased=unbiased, settings=fairness
+        tables, result.test_scores["model"], test.labels, test_truth, k, unbiased=unbiased, settings=fairness
     )
     flags = _decided(all_flags)
     blocks: list[str] = []
@@ -233,7 +238,7 @@ def run_training(
             tables,
             result.test_scores["champion"],
             test.labels,
-            truth,
+            test_truth,
             k,
             unbiased=unbiased,
             settings=fairness,
@@ -321,7 +326,7 @@ def run_training(
             tags={
                 "champion_compared": champion_version or "none",
                 "decision": "register" if registration.go else "refuse",
-                "has_truth": str(truth is not None),
+                "has_truth": str(test_truth is not None),
             },
             artifacts_dir=out,
             input_example=test.features.head(5),
