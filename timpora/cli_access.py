@@ -10,15 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from timpora.cli_common import settings
+from timpora.cli_common import console, fail, say, settings
 
 if TYPE_CHECKING:
     from serving.keys import KeyStore
@@ -35,8 +33,6 @@ audit_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 KeysFile = Annotated[
     Path | None,
@@ -52,16 +48,6 @@ AuditFile = Annotated[
         help="Audit log. Default: TIMPORA_AUDIT_LOG, else <home>/serving/audit.jsonl.",
     ),
 ]
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
-
-
-def _say(text: str) -> None:
-    """Print data verbatim: no markup, no wrapping inside a token."""
-    console.print(text, markup=False, soft_wrap=True)
 
 
 def _store(keys_file: Path | None) -> KeyStore:
@@ -86,11 +72,11 @@ def create_key(
     try:
         key, token = _store(keys_file).create(role, label)
     except KeyStoreError as exc:
-        _fail(str(exc))
-    _say(f"Created key {key.key_id} ({key.role.value}, label {key.label!r}):")
-    _say(token)
-    _say("It will not be shown again: store it now. Send it as the header 'Authorization: Bearer <key>'.")
-    _say(f"Key id (public, for `timpora keys revoke`): {key.key_id}")
+        fail(str(exc))
+    say(f"Created key {key.key_id} ({key.role.value}, label {key.label!r}):")
+    say(token)
+    say("It will not be shown again: store it now. Send it as the header 'Authorization: Bearer <key>'.")
+    say(f"Key id (public, for `timpora keys revoke`): {key.key_id}")
 
 
 @keys_app.command("list")
@@ -105,9 +91,9 @@ def list_keys(
     try:
         keys = store.list(include_revoked=show_all)
     except KeyStoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not keys:
-        _say(f"No {'' if show_all else 'active '}keys in {store.path}.")
+        say(f"No {'' if show_all else 'active '}keys in {store.path}.")
         return
     table = Table("key_id", "label", "role", "created", "revoked")
     for key in keys:
@@ -132,8 +118,8 @@ def revoke_key(
     try:
         key = _store(keys_file).revoke(key_id)
     except KeyStoreError as exc:
-        _fail(str(exc))
-    _say(f"Revoked {key.key_id} ({key.role.value}, label {key.label!r}) at {key.revoked_at}.")
+        fail(str(exc))
+    say(f"Revoked {key.key_id} ({key.role.value}, label {key.label!r}) at {key.revoked_at}.")
 
 
 @keys_app.command("demo")
@@ -144,9 +130,9 @@ def demo_keys(keys_file: KeysFile = None) -> None:
     try:
         tokens = create_demo_keys(_store(keys_file))
     except KeyStoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for role, token in tokens.items():
-        _say(f"{role.value}  {token}")
+        say(f"{role.value}  {token}")
 
 
 @audit_app.callback()
@@ -170,13 +156,13 @@ def audit_tail(
     try:
         records = log.tail(lines)
     except OSError as exc:
-        _fail(f"cannot read audit log {log.path}: {exc.strerror or exc}")
+        fail(f"cannot read audit log {log.path}: {exc.strerror or exc}")
     if as_json:
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
     if not records:
-        _say(f"No audit records in {log.path}.")
+        say(f"No audit records in {log.path}.")
         return
     columns = (
         "time",

@@ -7,23 +7,11 @@ so that `--help` stays fast. Data is printed with markup off.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)
-
-
-def _say(text: str) -> None:
-    console.print(text, markup=False, soft_wrap=True)
+from timpora.cli_common import fail, say
 
 
 def lists(
@@ -38,10 +26,10 @@ def lists(
     from features.lists import read_lists, read_outcomes
 
     if not data.is_dir():
-        _fail(f"no data set at {data}")
+        fail(f"no data set at {data}")
     committed = read_lists(data, include_superseded=all_lists)
     if not committed:
-        _say(f"No committed lists in {data}" + ("." if all_lists else " (--all shows superseded ones)."))
+        say(f"No committed lists in {data}" + ("." if all_lists else " (--all shows superseded ones)."))
         return
     outcomes = read_outcomes(data, committed).set_index("list_id")
     table = pd.DataFrame(
@@ -62,15 +50,15 @@ def lists(
     arms = [c.extra.get("arm") for c in committed]
     if any(arms):  # lists of a randomised comparison with the office rule
         table.insert(4, "arm", [arm or "-" for arm in arms])
-    _say(table.to_string(index=False))
+    say(table.to_string(index=False))
     for c in committed:
         if c.redraw_reason:
-            _say(f"{c.list_id} re-drew {c.replaces or 'no earlier list'}: {c.redraw_reason}")
+            say(f"{c.list_id} re-drew {c.replaces or 'no earlier list'}: {c.redraw_reason}")
         if c.status == "superseded":
             by = f"by {c.superseded_by}" if c.superseded_by else "(withdrawn)"
-            _say(f"{c.list_id} superseded {by}: {c.supersede_reason or ''}")
+            say(f"{c.list_id} superseded {by}: {c.supersede_reason or ''}")
     if any(arms):
-        _say(f"Randomised comparison: {_randomised_line(data)}")
+        say(f"Randomised comparison: {_randomised_line(data)}")
 
 
 def _randomised_line(data: Path) -> str:
@@ -111,16 +99,16 @@ def assign(
     from features.assignment import assign as assign_units
 
     if by not in ("month", "district"):
-        _fail(f"--by must be 'month' or 'district', not {by!r}")
+        fail(f"--by must be 'month' or 'district', not {by!r}")
     if not data.is_dir():
-        _fail(f"no data set at {data}")
+        fail(f"no data set at {data}")
     try:
         made = assign_units(data, "month" if by == "month" else "district", unit, seed, reason)
     except AssignmentError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = pd.DataFrame({by: list(made.units), "arm": list(made.arms)}).sort_values(by)
-    _say(table.to_string(index=False))
-    _say(f"Assignment {made.assignment_id} (seed {made.seed}, by {made.created_by}): {made.reason}")
+    say(table.to_string(index=False))
+    say(f"Assignment {made.assignment_id} (seed {made.seed}, by {made.created_by}): {made.reason}")
 
 
 def outcomes_template(
@@ -143,9 +131,9 @@ def outcomes_template(
     try:
         committed = read_list(data, list_id)
     except UnknownListError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if committed.status == SUPERSEDED:
-        _fail(
+        fail(
             f"list {list_id} was superseded by {committed.superseded_by or 'nothing'}: use the list in force"
         )
     paths = [p for p in (data / f"permits.{fmt}" for fmt in FORMATS) if p.exists()]
@@ -153,7 +141,7 @@ def outcomes_template(
     template = outcomes_template(committed, permits)
     out.parent.mkdir(parents=True, exist_ok=True)
     template.to_csv(out, index=False)
-    _say(
+    say(
         f"Wrote {len(template):,} cases of list {list_id} ({committed.as_of}, k={committed.k}) to {out}. "
         f"Fill visited (true/false) and the outcomes, then: timpora ingest {data} {out}"
     )
