@@ -62,9 +62,10 @@ CHECK_SKIP := test_validation test_loading test_ingest test_contract_v2 test_fit
 check: install lint typecheck ## Lint, type-check and the fast tests (under a minute; make test runs all)
 	$(BIN)/python -m pytest -q -m "not slow" $(CHECK_SKIP:%=--ignore=tests/%.py)
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, and the import layers (contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -157,8 +157,8 @@ def test_explain_groups_every_model_feature_by_family(live_service: LiveService,
 def _calibrated(service: LiveService, margin: float) -> float:
     """The served score from a margin, through the served model's own calibration."""
     code = (
-        "from training.model_registry import load_risk_model; from training.tracking import tracking_config;"
-        "import numpy as np; m, _ = load_risk_model(tracking_config());"
+        "from models.mlflow_store import load_risk_model; from serving.settings import load_service_settings;"
+        "import numpy as np; m, _ = load_risk_model(load_service_settings().tracking);"
         f"print(repr(float(m.probability(np.array([{margin!r}]))[0])))"
     )
     out = subprocess.run(

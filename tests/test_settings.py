@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -112,3 +113,20 @@ def test_keys_file_and_audit_log_honour_their_variables(
     monkeypatch.setenv("TIMPORA_AUDIT_LOG", str(tmp_path / "a.jsonl"))
     settings = load_service_settings()
     assert (settings.keys_path, settings.audit_path) == (tmp_path / "k.json", tmp_path / "a.jsonl")
+
+
+def test_the_settings_command_prints_what_is_in_force(tmp_path: Path) -> None:
+    env = {**os.environ, "TIMPORA_SERVING__PORT": "3555", "TIMPORA_HOME": str(tmp_path / "office")}
+    done = subprocess.run(
+        [sys.executable, "-m", "timpora", "settings", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["serving"]["port"] == 3555 and shown["training"]["horizon_days"] == 90
+    assert shown["resolved"]["data"] == str(tmp_path / "office" / "demo")
+    assert shown["resolved"]["tracking_uri"] == f"sqlite:///{tmp_path}/office/mlflow/mlflow.db"

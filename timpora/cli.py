@@ -3,7 +3,7 @@
 The commands live by group: `cli_data` (simulate, validate, ingest, features),
 `cli_models` (train, promote, retrain, rollback, models, rank, drift), `cli_loop`
 (simulate-loop), `cli_access` (keys, audit), `cli_lists` (lists, assign,
-outcomes-template) and `cli_serve` (serve); what they share is in `cli_common`.
+outcomes-template), `cli_serve` (serve) and `cli_settings` (settings); what they share is in `cli_common`.
 Each imports its packages inside the commands, so `timpora --help` stays fast.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from timpora import cli_access, cli_data, cli_lists, cli_loop, cli_models, cli_serve
+from timpora import cli_access, cli_data, cli_lists, cli_loop, cli_models, cli_serve, cli_settings
 
 EXIT_CODES = (
     "Exit codes (every command): 0 done; 1 runtime or data error; 2 usage error or unknown filter value; "
@@ -48,3 +48,4 @@ app.command("lists")(cli_lists.lists)
 app.command("assign")(cli_lists.assign)
 app.command("outcomes-template")(cli_lists.outcomes_template)
 app.command("serve")(cli_serve.serve)
+app.command("settings")(cli_settings.show_settings)

@@ -10,14 +10,16 @@ from typing import Annotated
 
 import typer
 
-from timpora.cli_common import data_errors, err_console, say, tracking, usage_errors
+from timpora.cli_common import data_errors, err_console, say, settings, tracking, usage_errors
 
 
 def simulate_loop(
     out: Annotated[
         Path, typer.Option(help="Directory for the loop's worlds, registries, tables and plot.")
     ] = Path("var/loop"),
-    persons: Annotated[int, typer.Option(min=1000, help="Persons in the simulated world.")] = 20_000,
+    persons: Annotated[
+        int | None, typer.Option(min=1000, help="Persons in the simulated world. Default: settings (20,000).")
+    ] = None,
     months: Annotated[
         int, typer.Option(min=1, max=24, help="Months the loop runs (the last months of the world).")
     ] = 12,
@@ -38,7 +40,9 @@ def simulate_loop(
     ] = 0.1,
     seed: Annotated[
         list[int] | None,
-        typer.Option(help="World seed, repeatable (one world per seed, shared by every policy). Default: 7."),
+        typer.Option(
+            help="World seed, repeatable (one world per seed, shared by every policy). Default: settings."
+        ),
     ] = None,
     no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Keep the first model all along.")] = False,
     no_tips: Annotated[
@@ -50,19 +54,22 @@ def simulate_loop(
     ] = None,
 ) -> None:
     """The closed loop: each month list, inspect, ingest the outcomes, retrain, promote; paired over seeds."""
-    from simulator.loop import POLICIES, LoopConfig, render_result, run_loop
+    from loop.run import POLICIES, LoopConfig, render_result, run_loop
+
+    world = settings().simulation
 
     with usage_errors():
         config = LoopConfig(
-            persons=persons,
+            persons=world.persons if persons is None else persons,
             months=months,
             capacity=capacity,
             policies=tuple(policy or POLICIES),
-            seeds=tuple(seed or (7,)),
+            seeds=tuple(seed or (world.seed,)),
             exploration_share=exploration_share,
             retrain=not no_retrain,
             keep_tips=not no_tips,
             false_tip_nationality=false_tips_on,
+            training=settings().training,
         )
     tracking()  # quiet MLflow before the loop trains
     with data_errors():

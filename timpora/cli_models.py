@@ -62,6 +62,7 @@ def train(
 
     from training.bias import count_flags
     from training.train import TrainOptions
+    from training.truth import load_truth
     from training.workflow import run_training, training_table
 
     if objective not in ("binary", "lambdarank", "both"):
@@ -76,7 +77,8 @@ def train(
         defaults=settings().training,
     )
     with data_errors():
-        outcome = run_training(data, options, store)
+        # A simulation's hidden truth, if the data set has one: printed beside the decision only.
+        outcome = run_training(data, options, store, truth=load_truth(data))
     say(outcome.registration.render())
     console.print(f"Split: {outcome.result.split.describe()}")
     say(training_table(outcome, settings().training.main_capacity).to_string(index=False, float_format=_f3))
@@ -147,13 +149,19 @@ def retrain(
     4 when not promoted."""
     from training.retrain import retrain as retrain_challenger
     from training.train import TrainOptions
+    from training.truth import load_truth
 
     if force and not (reason and reason.strip()):
         fail("--force needs --reason (it is recorded on the model version)", EXIT_USAGE)
     store = tracking()
     with data_errors():
         outcome = retrain_challenger(
-            data, store, TrainOptions(defaults=settings().training), force=force, reason=reason
+            data,
+            store,
+            TrainOptions(defaults=settings().training),
+            force=force,
+            reason=reason,
+            truth=load_truth(data),  # a simulation's truth, printed beside the decision only
         )
     training = outcome.training
     say(training.registration.render())
