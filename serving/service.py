@@ -359,7 +359,7 @@ class InspectionPriority:
             objective=model.objective,
             horizon_days=model.horizon_days,
             contract_version=model.contract_version,
-            trained_on={str(k): str(v) for k, v in window.items()},
+            trained_on={str(k): str(v) for k, v in window.items() if k != "train_dates"},
             metrics=details.metrics,
             bias_flags=details.bias_flags,
             data_dir=str(self.data_dir),

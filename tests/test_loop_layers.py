@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grimp
 import pytest
+from code_reading import docstring_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICE = ("loop.office",)  # the office side: every module of it
@@ -93,14 +94,7 @@ def test_only_the_runner_wires_the_world_and_the_office(graph: grimp.ImportGraph
 def _names_the_truth(path: Path) -> list[str]:
     """Names of the truth the module's code uses: imported or referred to, or a `_truth` path."""
     tree = ast.parse(path.read_text())
-    docstrings = {
-        id(node.body[0].value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
-        and node.body
-        and isinstance(node.body[0], ast.Expr)
-        and isinstance(node.body[0].value, ast.Constant)
-    }
+    docstrings = docstring_ids(tree)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.alias) and node.name.split(".")[-1] in TRUTH_NAMES:

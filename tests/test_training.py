@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from code_reading import docstring_ids
 
 from features.loading import load_valid_tables
 from features.timeline import build_timeline
@@ -200,14 +201,7 @@ def _mentions_truth(path: Path) -> bool:
     written (`"ground truth in {out}/_truth/ (evaluation only)"`) is not one.
     """
     tree = ast.parse(path.read_text())
-    docstrings = {
-        id(node.body[0].value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
-        and node.body
-        and isinstance(node.body[0], ast.Expr)
-        and isinstance(node.body[0].value, ast.Constant)
-    }
+    docstrings = docstring_ids(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id == "TRUTH_DIR":
             return True
