@@ -239,7 +239,8 @@ class Office:
         """
         cutoff = as_of - dt.timedelta(days=self.settings.horizon_days)
         options = TrainOptions(defaults=self.settings, objective=self.objective, cutoff=cutoff, fit=self.fit)
-        outcome = retrain(self.data, self.tracking, options, truth=truth)
+        # The tables the office holds are what loading its folder gives (tests/test_loop.py): no reload.
+        outcome = retrain(self.data, self.tracking, options, tables=self.tables(), truth=truth)
         self._champion = _UNKNOWN  # it may have been promoted
         return outcome
 
