@@ -28,13 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from features.loading import load_valid_tables  # noqa: E402
 from features.tables import write_tables  # noqa: E402
-from models.mlflow_store import TrackingConfig  # noqa: E402
+from models.mlflow_store import TrackingConfig, load_risk_model, quiet_mlflow  # noqa: E402
+from models.office_rule import office_rule_scores  # noqa: E402
 from simulator.world import WorldConfig, simulate_world  # noqa: E402
-from training.baselines import office_rule_scores  # noqa: E402
-from training.model_registry import load_risk_model  # noqa: E402
 from training.retrain import retrain  # noqa: E402
 from training.settings import TrainingSettings  # noqa: E402
-from training.tracking import quiet_mlflow  # noqa: E402
 from training.train import TrainOptions  # noqa: E402
 from training.workflow import gather_samples, truth_difference  # noqa: E402
 
