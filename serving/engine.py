@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +59,7 @@ from serving.schemas import (
     StratumOut,
 )
 
+_Item = TypeVar("_Item", bound=np.generic)
 DateLike = dt.date | str | None  # None = the data's last date
 _SMALL_BATCH = 200  # answers up to this many ids are written with the json module
 
@@ -214,6 +216,14 @@ def rank_for_arm(scored: ScoredCases, arm: str | None) -> pd.DataFrame:
     return table.iloc[order]
 
 
+def _take(values: npt.NDArray[_Item], rows: npt.NDArray[np.intp], missing: float) -> npt.NDArray[_Item]:
+    """`values[rows]` with `missing` where a row is -1 (also for no values at all: a date without cases)."""
+    out = np.full(len(rows), missing, dtype=values.dtype)
+    present = rows >= 0
+    out[present] = values[rows[present]]
+    return out
+
+
 class ScoringEngine:
     """Scores, explanations and lists for the cases of one data set with one model version."""
 
@@ -324,9 +334,9 @@ class ScoringEngine:
             cases_total=len(entry.scored.table),
             person_ids=list(person_ids),
             status=status,
-            score=np.where(present, entry.score[rows], np.nan),
-            rank=np.where(present, entry.rank[rows], -1),
-            percentile=np.where(present, entry.percentile[rows], np.nan),
+            score=_take(entry.score, rows, np.nan),
+            rank=_take(entry.rank, rows, -1),
+            percentile=_take(entry.percentile, rows, np.nan),
             reasons=why,
             scored=int(present.sum()),
         )

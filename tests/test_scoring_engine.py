@@ -412,3 +412,33 @@ def test_batch_ranking_lists_what_the_engine_serves(
     assert listed["reasons_en"].tolist() == ["; ".join(x.en for x in r.reasons) for r in served]
     assert listed["reasons_id"].tolist() == ["; ".join(x.id for x in r.reasons) for r in served]
     assert set(listed["model_version"]) == {VERSION}
+
+
+# -- a date without cases ---------------------------------------------------------------------------
+
+
+def test_a_date_inside_the_data_without_cases_answers_every_id_as_not_a_case(
+    model: RiskModel, world_tables: Tables, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """One exit in 2000 opens the data's dates a decade before anyone holds a permit: no case in 2010."""
+    crossings = world_tables.border_crossings
+    early = crossings.iloc[:1].assign(crossing_date=pd.Timestamp("2000-01-01"), direction="OUT")
+    tables = world_tables.replace(border_crossings=pd.concat([early, crossings], ignore_index=True))
+    engine = ScoringEngine(model, VERSION, tables, data_dir=tmp_path_factory.mktemp("no-cases"))
+    empty = dt.date(2010, 1, 1)
+    assert engine.first_date < empty < engine.last_date
+    persons = tables.persons["person_id"].astype(str).tolist()
+    for ids in (persons[:3], ["NOBODY", *persons[:250]]):  # the json module's answer and pandas'
+        for reasons in (True, False):
+            answer = engine.score(ids, empty, reasons=reasons).to_response()
+            assert (answer.cases_total, answer.scored, answer.not_scored) == (0, 0, len(ids))
+            expected = [CaseStatus.NOT_A_CASE] * len(ids)
+            if ids[0] == "NOBODY":
+                expected[0] = CaseStatus.UNKNOWN_PERSON
+            assert [r.status for r in answer.results] == expected
+            assert all(r.score is None and r.rank is None and r.reasons == [] for r in answer.results)
+    drawn = engine.inspection_list(empty, k=5)
+    assert drawn.response.rows == [] and drawn.response.cases_eligible == 0
+    with pytest.raises(RequestError, match="is not a case") as raised:
+        engine.explain(persons[0], empty)
+    assert raised.value.field == "person_id" and raised.value.status == 404
