@@ -40,6 +40,12 @@ FAMILY_FUNCTIONS: dict[Family, Callable[[Snapshot], dict[str, FloatArray]]] = {
 }
 
 
+def _bar_off(progress: bool, dates: int) -> bool | None:
+    """Off when not asked for or for a single date; None lets tqdm switch it off when stderr is not a
+    terminal, so logs and pipes get no bars."""
+    return True if not progress or dates < 2 else None
+
+
 def to_day(date: dt.date | pd.Timestamp | str) -> int:
     """A date as days since the epoch."""
     return int(pd.Timestamp(date).to_datetime64().astype("datetime64[D]").astype(np.int64))
@@ -82,7 +88,7 @@ def features_from_timeline(
     days = _as_of_days(as_of_dates)
     frames = [
         _snapshot_frame(take_snapshot(timeline, t))
-        for t in tqdm(days, desc="features", unit="date", disable=not progress or len(days) < 2)
+        for t in tqdm(days, desc="features", unit="date", disable=_bar_off(progress, len(days)))
     ]
     return pd.concat(frames) if len(frames) > 1 else frames[0]
 

@@ -8,6 +8,10 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -54,9 +58,21 @@ def fit_logistic(
 ) -> Pipeline:
     """A logistic regression on the same features (imputed, scaled, one-hot categories)."""
     model = _logistic_pipeline()
-    model.fit(feature_matrix(features, FEATURE_NAMES), label, logisticregression__sample_weight=weight)
+    with _quiet_empty_features():
+        model.fit(feature_matrix(features, FEATURE_NAMES), label, logisticregression__sample_weight=weight)
     return model
 
 
 def logistic_scores(model: Pipeline, features: pd.DataFrame) -> Scores:
-    return np.asarray(model.predict_proba(feature_matrix(features, FEATURE_NAMES))[:, 1], dtype=np.float64)
+    with _quiet_empty_features():
+        scores = model.predict_proba(feature_matrix(features, FEATURE_NAMES))[:, 1]
+    return np.asarray(scores, dtype=np.float64)
+
+
+@contextmanager
+def _quiet_empty_features() -> Iterator[None]:
+    """The imputer drops a feature with no observed value among the cases (e.g. an overstay history
+    no labelled case has): expected, and said on every training otherwise. Other warnings pass."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping features without any observed values")
+        yield
