@@ -7,6 +7,7 @@ builds typed frames from trusted in-memory data, and writes data sets out.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -69,6 +70,16 @@ class Tables:
         """The earliest event date in any table, or None for a data set without events."""
         dates = self._event_date_bounds()
         return min(low for low, _ in dates) if dates else None
+
+    def as_of_refusal(self, as_of: dt.date) -> str | None:
+        """The one rule for an as-of date, shared by the CLI and the API: within the data's dates
+        (first to last event date). None when it is; else the sentence that says why not."""
+        first, last = self.first_date(), self.last_date()
+        if first is None or last is None:
+            return "the data set has no dated rows: nothing to score"
+        if not first.date() <= as_of <= last.date():
+            return f"as_of must be between {first.date()} and {last.date()} (the data's dates): {as_of}"
+        return None
 
     def _event_date_bounds(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         bounds: list[tuple[pd.Timestamp, pd.Timestamp]] = []

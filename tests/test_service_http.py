@@ -8,6 +8,7 @@ scoring call without readable person ids.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import re
 import subprocess
@@ -227,6 +228,26 @@ def test_model_info_names_the_version_alias_and_metrics(live_service: LiveServic
     assert info.metrics and all(isinstance(v, float) for v in info.metrics.values())
     assert set(info.trained_on) >= {"train_first", "train_last", "test_date"}
     assert info.horizon_days == 90 and info.cases_latest > 0
+
+
+def test_cli_and_api_refuse_the_same_date(live_service: LiveService) -> None:
+    """One rule for an as-of date: after the data's last date, `timpora rank` exits 2 and /score is a 400,
+    both with the same sentence."""
+    info = ModelInfo.model_validate(call(live_service, "/model", {}, "analyst").json())
+    after = (dt.date.fromisoformat(info.data_last_date) + dt.timedelta(days=200)).isoformat()
+    timpora = str(Path(sys.executable).parent / "timpora")
+    done = subprocess.run(
+        [timpora, "rank", str(live_service.data_dir), "--as-of", after],
+        env=live_service.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout[-500:] + done.stderr[-1500:]
+    refused = call(live_service, "/score", {"person_ids": ["P0000001"], "as_of": after}, "system")
+    assert refused.status_code == 400 and refused.json()["field"] == "as_of"
+    sentence = refused.json()["error"]
+    assert sentence in " ".join(done.stderr.split())
 
 
 def test_service_scores_equal_timpora_rank(live_service: LiveService, ranked, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

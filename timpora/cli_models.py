@@ -320,6 +320,8 @@ def _model_data_and_date(
         fail(str(exc))
     tables = load_data(data)
     date = parse_date(as_of, "--as-of") if as_of else latest_date(tables)
+    if refusal := tables.as_of_refusal(date):  # the API's rule (serving.engine.resolve_date)
+        fail(f"--as-of: {refusal}", EXIT_USAGE)
     return model, version, tables, date
 
 
