@@ -40,11 +40,17 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 run: install ## Main job: simulate, validate, features, train, register, promote, rank; then serve on 127.0.0.1
-	$(BIN)/timpora simulate --out $(DEMO_DIR) --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
+	@if [ -d $(DEMO_DIR) ] && [ -n "$$(ls -A $(DEMO_DIR))" ]; then \
+		echo "Reusing the data set in $(DEMO_DIR) (ingested outcomes and lists kept; delete it to simulate anew)"; \
+	else $(BIN)/timpora simulate --out $(DEMO_DIR) --persons $(DEMO_PERSONS) --seed $(DEMO_SEED); fi
 	$(BIN)/timpora validate $(DEMO_DIR)
 	$(BIN)/timpora features $(DEMO_DIR) --out $(DEMO_DIR)-features.parquet
-	$(BIN)/timpora train $(DEMO_DIR)
-	$(BIN)/timpora promote
+	@# Train unless the champion was trained on this very data; a refused registration (exit 3) or
+	@# promotion (exit 4) keeps the champion in service and does not stop the demo.
+	@$(BIN)/timpora train $(DEMO_DIR) --if-changed | tee $(DEMO_DIR)-train.log; code=$${PIPESTATUS[0]}; \
+	if [ $$code -eq 0 ] && ! grep -q "^Not trained:" $(DEMO_DIR)-train.log; then \
+		$(BIN)/timpora promote || [ $$? -eq 4 ]; \
+	elif [ $$code -ne 0 ] && [ $$code -ne 3 ]; then exit $$code; fi
 	$(BIN)/timpora rank $(DEMO_DIR) --top 10 --out $(DEMO_DIR)-ranked.csv
 	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/var/mlflow/mlflow.db --port 5000"
 	@echo "Report and model card: in the training run's artifacts (MLflow UI), or: $(BIN)/timpora models"

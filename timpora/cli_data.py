@@ -5,6 +5,7 @@ Wiring only: the packages are imported inside the commands so that `--help` stay
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,9 @@ def simulate(
             "(a world whose labelled view favours the office rule)."
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a directory that already holds files (they are deleted).")
+    ] = False,
 ) -> None:
     """Write a synthetic world in the data contract, with hidden truth in _truth/."""
     from features.tables import write_tables, write_truth
@@ -56,6 +60,12 @@ def simulate(
 
     if fmt not in ("parquet", "csv"):
         fail(f"--format must be parquet or csv, got {fmt!r}", EXIT_USAGE)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        fail(
+            f"{out} already holds files (a data set, ingested outcomes, lists?): "
+            "choose another --out, or pass --force to replace it",
+            EXIT_USAGE,
+        )
     defaults = settings().simulation
     start_date = parse_date(start, "--start") if start else defaults.start
     end_date = parse_date(end, "--end") if end else defaults.end
@@ -68,6 +78,10 @@ def simulate(
             persons=persons, seed=seed, start=start_date, end=end_date, false_tip_nationality=false_tips_on
         )
     world = simulate_world(config)
+    if force and out.is_dir():
+        shutil.rmtree(out)
+    elif force and out.exists():
+        out.unlink()
     write_tables(world.tables, out, fmt)  # type: ignore[arg-type]
     write_truth(world.truth, out, fmt)  # type: ignore[arg-type]
     console.print(summarise_world(world))

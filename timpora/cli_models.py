@@ -29,6 +29,7 @@ from timpora.cli_common import (
 
 if TYPE_CHECKING:
     from features.tables import Tables
+    from models.mlflow_store import TrackingConfig
     from models.ranker import RiskModel
 
 
@@ -52,6 +53,13 @@ def train(
         str, typer.Option(help="binary, lambdarank, or both (keep the better on the validation fold).")
     ] = "binary",
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment name (default: timpora).")] = None,
+    if_changed: Annotated[
+        bool,
+        typer.Option(
+            "--if-changed",
+            help="Train only if the data set differs from the one the champion was trained on.",
+        ),
+    ] = False,
 ) -> None:
     """Train, evaluate against baselines, audit for bias, log to MLflow and register a challenger.
 
@@ -70,6 +78,9 @@ def train(
     store = tracking()
     if experiment:
         store = replace(store, experiment=experiment)
+    if if_changed and (unchanged := _champion_on_same_data(data, store)):
+        say(unchanged)
+        return
     options = TrainOptions(
         objective=objective,  # type: ignore[arg-type]
         cutoff=parse_date(as_of, "--as-of") if as_of else None,
@@ -306,6 +317,20 @@ def drift(
         lines.append(f"Warning: {warning}")
     for line in lines:
         say(line)
+
+
+def _champion_on_same_data(data: Path, store: TrackingConfig) -> str | None:
+    """A sentence when the champion was trained on this very data set (same content hash), else None."""
+    from training.model_registry import champion_fingerprint
+    from training.workflow import fingerprint
+
+    champion = champion_fingerprint(store)
+    if champion is None or not data.is_dir():
+        return None
+    version, recorded = champion
+    if fingerprint(data) != recorded:
+        return None
+    return f"Not trained: champion v{version} was trained on this data set as it is (fingerprint {recorded})."
 
 
 def _model_data_and_date(

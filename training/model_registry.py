@@ -69,7 +69,7 @@ from training.decisions import (
     promotion_from_tags,
 )
 from training.offpolicy import Evidence
-from training.tracking import MODEL_ID_TAG, json_safe_metrics
+from training.tracking import FINGERPRINT_PARAM, MODEL_ID_TAG, json_safe_metrics
 
 _EPSILON = 1e-12  # float noise when a difference equals the tolerance
 
@@ -276,6 +276,22 @@ _LIST_COLUMNS = [
     "vs_office_rule",
     "vs_champion",
 ]
+
+
+def champion_fingerprint(config: TrackingConfig) -> tuple[str, str] | None:
+    """(champion version, the data fingerprint its training run recorded), or None without a champion."""
+    if not store_exists(config):
+        return None
+    client = tracking_client(config)
+    try:
+        champion = version_by_alias(client, config.model_name, CHAMPION)
+    except NoModelError:
+        return None
+    if champion is None:
+        return None
+    run_id = client.get_model_version(config.model_name, champion.number).run_id
+    recorded = client.get_run(run_id).data.params.get(FINGERPRINT_PARAM) if run_id else None
+    return (champion.number, recorded) if recorded else None
 
 
 def list_versions(config: TrackingConfig) -> pd.DataFrame:

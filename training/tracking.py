@@ -25,6 +25,7 @@ from models.ranker import RiskModel
 
 MODEL_ARTIFACT_PATH = "model"  # the logged model's name inside a run
 MODEL_ID_TAG = "timpora.model_id"  # run tag: the logged model's id, what the registry registers
+FINGERPRINT_PARAM = "data_fingerprint"  # run parameter: the content hash of the data set it trained on
 RAW_METRICS_FILE = "metrics.json"  # the run's metrics under their original names ('@', '%')
 INPUT_EXAMPLE_ROWS = 5
 # What loading and scoring the pyfunc imports; pinned to this environment's versions.

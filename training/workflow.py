@@ -51,7 +51,7 @@ from training.model_registry import register_run
 from training.offpolicy import Evidence, EvidenceSettings
 from training.report import headline_table, write_run_files
 from training.settings import TrainingSettings
-from training.tracking import log_training_run, start_experiment
+from training.tracking import FINGERPRINT_PARAM, log_training_run, start_experiment
 from training.train import (
     FittedModels,
     TrainingResult,
@@ -309,7 +309,7 @@ def run_training(
                 "train_dates": len(split.train_dates),
                 "first_train_date": split.train_dates[0].isoformat(),
                 "contract_version": CONTRACT_VERSION,
-                "data_fingerprint": fingerprint(data_dir),
+                FINGERPRINT_PARAM: fingerprint(data_dir),
                 "data_dir": str(data_dir),
                 "main_capacity": d.main_capacity,
                 "operational_capacity": result.capacity,
