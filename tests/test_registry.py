@@ -10,6 +10,9 @@ import json
 import math
 import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +35,7 @@ from models.mlflow_store import (
 )
 from models.pyfunc import RiskModelPyfunc, pyfunc_input
 from models.ranker import RiskModel, feature_matrix
+from serving.process import free_port
 from training.decisions import Decision, DecisionSettings, promotion_from_tags
 from training.model_registry import list_versions, promote, register_run, rollback
 from training.offpolicy import Evidence
@@ -485,3 +489,34 @@ def test_a_missing_store_is_reported_not_created(tmp_path: Path) -> None:
         load_risk_model(config)
     assert list_versions(config).empty
     assert not (tmp_path / "none.db").exists()
+
+
+def test_serve_refuses_a_champion_whose_artefact_is_missing(
+    tmp_path: Path, models: tuple[RiskModel, RiskModel], matrix: pd.DataFrame
+) -> None:
+    """Before, the service's worker restarted forever and /readyz hung; now `serve` says why and exits 1."""
+    config = TrackingConfig(
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_root=tmp_path / "artifacts"
+    )
+    start_experiment(config)
+    _register(config, _log(config, models[0], matrix, run_name="gone"), 0.35)
+    assert promote(config).promoted
+    shutil.rmtree(tmp_path / "artifacts")
+    (tmp_path / "data").mkdir()
+    env = {
+        **os.environ,
+        "TIMPORA_TRACKING_URI": config.tracking_uri,
+        "TIMPORA_ARTIFACT_ROOT": str(config.artifact_root),
+        "TIMPORA_HOME": str(tmp_path / "home"),
+    }
+    timpora = str(Path(sys.executable).parent / "timpora")
+    done = subprocess.run(
+        [timpora, "serve", "--data", str(tmp_path / "data"), "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout[-1000:] + done.stderr[-1000:]
+    said = " ".join(done.stderr.split())
+    assert "the champion cannot be loaded from the registry" in said and "Traceback" not in said

@@ -47,6 +47,7 @@ def serve(
         fail("no champion model: train and promote one first (`timpora train DIR`, `timpora promote`)")
     if model_version is not None and int(model_version) not in set(versions["version"].astype(int)):
         fail(f"no registered version {model_version} (see `timpora models`)")
+    _check_model_loads(model_version)
     # The service loads its own settings from the environment: hand it the resolved paths.
     store = config.tracking
     env = {
@@ -81,3 +82,16 @@ def serve(
         str(Path(serving.__file__).resolve().parents[1]),
     ]
     os.execvpe(command[0], command, env)
+
+
+def _check_model_loads(model_version: str | None) -> None:
+    """Load the model the service would serve, before starting it: a missing or unreadable artefact is
+    one sentence and exit 1 here, not a worker that restarts forever behind a hanging /readyz."""
+    from models.mlflow_store import CHAMPION, load_risk_model
+
+    which = f"version {model_version}" if model_version else "the champion"
+    try:
+        load_risk_model(tracking(), alias=CHAMPION, version=model_version)
+    except Exception as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(f"{which} cannot be loaded from the registry ({detail[:300]}): restore its artefacts or retrain")
