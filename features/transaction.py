@@ -103,19 +103,23 @@ def remove_stale_temporaries(directory: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one line (its newline added) to a text file, flushed and fsynced; the folder must exist."""
-    with path.open("a", encoding="utf-8") as f:
+def append_line(path: Path, line: str, mode: int = 0o666) -> None:
+    """Append one line (its newline added) to a text file, flushed and fsynced; the folder must exist.
+
+    A new file is created with `mode` (less the umask).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(line + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
 def append_log(directory: Path, line: str) -> None:
-    """Append one line to the data set's ingest log `<dir>/_ingest/log.jsonl` (created if needed)."""
+    """Append one line to the data set's ingest log `<dir>/_ingest/log.jsonl` (created 0600 if needed)."""
     path = log_path(directory)
     path.parent.mkdir(exist_ok=True)
-    append_line(path, line)
+    append_line(path, line, mode=0o600)
 
 
 def log_path(directory: Path) -> Path:

@@ -34,6 +34,7 @@ KEY_ID_PREFIX = "k_"
 _ID_HEX = re.compile(r"[0-9a-f]{8}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MAX_TOKEN_CHARS = 256  # real tokens are 56; longer input is rejected before hashing
+MAX_LABEL_CHARS = 200
 _FIELDS = ("key_id", "label", "role", "created_at", "revoked_at", "sha256")
 
 
@@ -131,6 +132,27 @@ def _parse_token(token: str) -> tuple[str, str] | None:
     return KEY_ID_PREFIX + id_hex, secret
 
 
+def token_key_id(token: str) -> str | None:
+    """The public key id a token names (`k_<8 hex>`), if it is well formed; never the secret."""
+    parsed = _parse_token(token)
+    return parsed[0] if parsed else None
+
+
+def _label_problem(label: str) -> str | None:
+    """Why a label may not be stored (it is printed in tables and logs), or None."""
+    if not label:
+        return "a key needs a non-empty label"
+    if len(label) > MAX_LABEL_CHARS:
+        return f"a key label has at most {MAX_LABEL_CHARS} characters, not {len(label)}"
+    bad = next((c for c in label if not c.isprintable()), None)
+    if bad is not None:
+        return (
+            f"a key label may not hold control or invisible characters (found {bad!r}): "
+            "newlines and terminal escapes would forge lines in listings and logs"
+        )
+    return None
+
+
 class KeyStore:
     """The keys file: create, list, revoke and authenticate keys. Safe to share between threads."""
 
@@ -144,8 +166,9 @@ class KeyStore:
         """Add a key; returns its record and the token, which is not stored and cannot be shown again."""
         parsed_role = _parse_role(role)
         label = label.strip()
-        if not label:
-            raise KeyStoreError("a key needs a non-empty label")
+        problem = _label_problem(label)
+        if problem is not None:
+            raise KeyStoreError(problem)
         with self._lock, self._file_lock():
             entries = dict(self._load(fresh=True))
             id_hex = secrets.token_hex(4)

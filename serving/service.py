@@ -37,7 +37,7 @@ from models.mlflow_store import CHAMPION, load_risk_model, quiet_mlflow, version
 from serving.access import STATE_KEY, AccessMiddleware
 from serving.engine import RequestError, ScoringEngine
 from serving.keys import ApiKey, Role
-from serving.request_log import AuditLog, hash_ids
+from serving.request_log import AuditLog, hash_ids, load_or_create_secret
 from serving.schemas import (
     Capacity,
     DesignKind,
@@ -125,6 +125,7 @@ class InspectionPriority:
         self.cases_latest = len(self.engine.scored(self.engine.last_date).table)  # warm the latest date
         self.drift = self._measure_drift()
         self.audit = AuditLog(SETTINGS.audit_path)
+        self.audit_secret = load_or_create_secret(SETTINGS.audit_secret_path)  # keys `ids_hmac`
         gc.freeze()  # the data set's objects live as long as the service: keep them out of GC passes (250 ms)
         logger.info(
             "serving model v%s (%s) on %s: %d cases as of %s",
@@ -202,7 +203,7 @@ class InspectionPriority:
             as_of=batch.as_of,
             n_requested=len(person_ids),
             n_cases=batch.scored,
-            ids_sha256=hash_ids(person_ids),
+            ids_hmac=hash_ids(person_ids, self.audit_secret),
         )
         written: Any = Response(batch.to_json(), media_type="application/json")  # a ScoreResponse, by pandas
         return written  # BentoML passes a Response through
@@ -224,7 +225,7 @@ class InspectionPriority:
             as_of=result.as_of,
             n_requested=1,
             n_cases=1,
-            ids_sha256=hash_ids([person_id]),
+            ids_hmac=hash_ids([person_id], self.audit_secret),
         )
         return result
 
@@ -282,7 +283,7 @@ class InspectionPriority:
             n_cases=len(result.rows),
             list_id=result.list_id,
             committed=listed.created,  # False: the list committed earlier for this request was returned
-            ids_sha256=hash_ids(row.person_id for row in result.rows),
+            ids_hmac=hash_ids((row.person_id for row in result.rows), self.audit_secret),
             filters={"district": district, "permit_types": list(permit_types or [])},
             exploration={
                 **committed.design,
@@ -319,7 +320,7 @@ class InspectionPriority:
             as_of=result.as_of,
             list_id=result.list_id,
             n_cases=len(result.rows),
-            ids_sha256=hash_ids(row.person_id for row in result.rows),
+            ids_hmac=hash_ids((row.person_id for row in result.rows), self.audit_secret),
         )
         return result
 
@@ -375,5 +376,8 @@ class InspectionPriority:
 
 web.mount("/ui", StaticFiles(directory=PAGE_DIR, html=True, check_dir=False), name="page")
 InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]
-    AccessMiddleware, keys_file=SETTINGS.keys_path, max_body_bytes=_SERVING.max_body_bytes
+    AccessMiddleware,
+    keys_file=SETTINGS.keys_path,
+    max_body_bytes=_SERVING.max_body_bytes,
+    audit_log=SETTINGS.audit_path,  # refusals (401, 403, 413, 415, 503) too, rate-limited per source
 )

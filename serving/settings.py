@@ -65,6 +65,9 @@ class ServiceSettings(BaseSettings):
     artifact_root: Path | None = Field(default=None, description="Artefacts of the embedded store.")
     keys_file: Path | None = Field(default=None, description="Hashed API keys (default: <home>/serving).")
     audit_log: Path | None = Field(default=None, description="Request log (default: <home>/serving).")
+    audit_secret: Path | None = Field(
+        default=None, description="HMAC secret of the audit log's ids (default: beside the keys file)."
+    )
     serving: ServingSettings = Field(default_factory=ServingSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
 
@@ -100,6 +103,11 @@ class ServiceSettings(BaseSettings):
     @property
     def audit_path(self) -> Path:
         return self.audit_log.expanduser() if self.audit_log else self.home_dir / "serving" / "audit.jsonl"
+
+    @property
+    def audit_secret_path(self) -> Path:
+        """`TIMPORA_AUDIT_SECRET`, else `audit.secret` beside the keys file (default `<home>/serving`)."""
+        return self.audit_secret.expanduser() if self.audit_secret else self.keys_path.parent / "audit.secret"
 
     @property
     def bentoml_home(self) -> Path:

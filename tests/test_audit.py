@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -163,13 +164,18 @@ def test_log_is_only_appended_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert [r.get("new") for r in records[1:]] == [1, 2]
 
 
-def test_hash_ids_is_sha256_of_the_ordered_lines() -> None:
-    assert hash_ids(["p1", "p2"]) == hashlib.sha256(b"p1\np2").hexdigest()
-    assert hash_ids(["p1", "p2"]) != hash_ids(["p2", "p1"])
-    assert hash_ids(iter(["p1", "p2"])) == hash_ids(("p1", "p2"))
-    assert hash_ids([]) == hashlib.sha256(b"").hexdigest()
+SECRET = bytes(range(32))
+
+
+def test_hash_ids_is_an_hmac_of_the_ordered_lines() -> None:
+    assert hash_ids(["p1", "p2"], SECRET) == hmac.new(SECRET, b"p1\np2", hashlib.sha256).hexdigest()
+    assert hash_ids(["p1", "p2"], SECRET) != hash_ids(["p2", "p1"], SECRET)
+    assert hash_ids(iter(["p1", "p2"]), SECRET) == hash_ids(("p1", "p2"), SECRET)
+    assert hash_ids([], SECRET) == hmac.new(SECRET, b"", hashlib.sha256).hexdigest()
     with pytest.raises(TypeError):
-        hash_ids("p1")
+        hash_ids("p1", SECRET)
+    with pytest.raises(TypeError):
+        hash_ids(["p1"], b"")  # no unkeyed hashing by mistake
 
 
 def test_appends_from_several_processes_give_whole_lines(tmp_path: Path) -> None:

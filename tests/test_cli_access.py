@@ -53,6 +53,20 @@ def test_unknown_role_exits_1_with_a_message(keys_file: Path) -> None:
     assert not keys_file.exists()
 
 
+def test_label_with_a_terminal_escape_exits_1_with_a_message(keys_file: Path) -> None:
+    result = keys("create", "--role", "analyst", "--label", "ops\x1b[2J\nroot", "--keys-file", keys_file)
+    assert result.exit_code == 1
+    assert "error:" in result.stderr and "control" in result.stderr
+    assert "Traceback" not in result.output and not keys_file.exists()
+
+
+def test_create_makes_the_audit_secret_beside_the_keys_file(keys_file: Path) -> None:
+    assert keys("create", "--role", "analyst", "--keys-file", keys_file).exit_code == 0
+    secret = keys_file.parent / "audit.secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert secret.read_text().strip() not in keys("list", "--keys-file", keys_file).output
+
+
 def test_list_shows_keys_but_no_secrets(keys_file: Path) -> None:
     store = KeyStore(keys_file)
     kept, token = store.create("system", "nightly [batch]")
@@ -156,3 +170,16 @@ def test_every_option_has_help() -> None:
             assert command.help, command.name
             for param in command.params:
                 assert getattr(param, "help", None), f"{command.name} {param.name}"
+
+
+def test_audit_hash_ids_recomputes_a_records_digest(tmp_path: Path) -> None:
+    from serving.request_log import hash_ids, load_or_create_secret
+
+    secret_file = tmp_path / "audit.secret"
+    secret = load_or_create_secret(secret_file)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("P0004132\nP0000007\n")
+    result = runner.invoke(audit_app, ["hash-ids", str(ids_file), "--secret", str(secret_file)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == hash_ids(["P0004132", "P0000007"], secret)
+    assert secret.hex() not in result.output

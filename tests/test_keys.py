@@ -129,6 +129,22 @@ def test_empty_label_is_refused(store: KeyStore, label: str) -> None:
         store.create("analyst", label)
 
 
+@pytest.mark.parametrize(
+    "label", ["team\nnorth", "x\x1b[31mred", "a\rb", "tab\there", "bell\x07", "line\u2028sep", "z\u200bw"]
+)
+def test_label_with_control_characters_is_refused(store: KeyStore, label: str) -> None:
+    with pytest.raises(KeyStoreError, match="control or invisible characters"):
+        store.create("analyst", label)
+    assert not store.path.exists()
+
+
+def test_overlong_label_is_refused_and_ordinary_ones_pass(store: KeyStore) -> None:
+    with pytest.raises(KeyStoreError, match="at most"):
+        store.create("analyst", "x" * 201)
+    key, _ = store.create("analyst", "Équipe nord [Jakarta] #2")
+    assert key.label == "Équipe nord [Jakarta] #2"
+
+
 def test_revoke_unknown_or_revoked_names_the_id(store: KeyStore) -> None:
     key, _ = store.create("analyst", "a")
     with pytest.raises(KeyStoreError, match="k_00000000"):

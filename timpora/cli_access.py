@@ -56,6 +56,21 @@ def _store(keys_file: Path | None) -> KeyStore:
     return KeyStore(keys_file or settings().keys_path)
 
 
+def _secret_path(keys_file: Path | None) -> Path:
+    """The audit secret: beside --keys-file when given, else the settings' (`TIMPORA_AUDIT_SECRET`)."""
+    return keys_file.parent / "audit.secret" if keys_file else settings().audit_secret_path
+
+
+def _ensure_audit_secret(keys_file: Path | None) -> None:
+    """Create the audit log's HMAC secret with the keys file (mode 0600; it is never printed)."""
+    from serving.request_log import AuditSecretError, load_or_create_secret
+
+    try:
+        load_or_create_secret(_secret_path(keys_file))
+    except AuditSecretError as exc:
+        fail(str(exc))
+
+
 @keys_app.command("create")
 def create_key(
     role: Annotated[str, typer.Option(help="Role of the key: system, supervisor or analyst.")],
@@ -73,6 +88,7 @@ def create_key(
         key, token = _store(keys_file).create(role, label)
     except KeyStoreError as exc:
         fail(str(exc))
+    _ensure_audit_secret(keys_file)
     say(f"Created key {key.key_id} ({key.role.value}, label {key.label!r}):")
     say(token)
     say("It will not be shown again: store it now. Send it as the header 'Authorization: Bearer <key>'.")
@@ -131,6 +147,7 @@ def demo_keys(keys_file: KeysFile = None) -> None:
         tokens = create_demo_keys(_store(keys_file))
     except KeyStoreError as exc:
         fail(str(exc))
+    _ensure_audit_secret(keys_file)
     for role, token in tokens.items():
         say(f"{role.value}  {token}")
 
@@ -184,3 +201,22 @@ def audit_tail(
             continue
         table.add_row(*(Text("" if record.get(c) is None else str(record.get(c))) for c in columns))
     console.print(table)
+
+
+@audit_app.command("hash-ids")
+def audit_hash_ids(
+    ids_file: Annotated[Path, typer.Argument(help="The list's person ids, one a line, in the list's order.")],
+    secret: Annotated[
+        Path | None,
+        typer.Option(help="Audit secret file. Default: TIMPORA_AUDIT_SECRET, else beside the keys file."),
+    ] = None,
+) -> None:
+    """Print the `ids_hmac` the audit log holds for a list of ids, to check a record against a list."""
+    from serving.request_log import AuditSecretError, hash_ids, read_secret
+
+    try:
+        ids = [line.strip() for line in ids_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        key = read_secret(secret or settings().audit_secret_path)
+    except (OSError, UnicodeDecodeError, AuditSecretError) as exc:
+        fail(str(exc))
+    typer.echo(hash_ids(ids, key))
