@@ -21,7 +21,15 @@ from features.contract import TABLE_NAMES, Table
 from features.lists import TEMPLATE_ONLY_COLUMNS, check_list_rows
 from features.loading import FORMATS, final_dtypes, load_table_file, load_tables
 from features.tables import Tables
-from features.validation import Issue, ValidationReport, check_references, check_table, row_issue
+from features.validation import (
+    Issue,
+    ValidationReport,
+    check_birth_years,
+    check_old_dates,
+    check_references,
+    check_table,
+    row_issue,
+)
 
 EVENT_TABLES: tuple[str, ...] = tuple(spec.name for spec in contract.EVENT_TABLES)
 
@@ -106,6 +114,8 @@ def plan(directory: Path, file: Path, spec: Table, today: dt.date) -> Plan:
     checked = [*check_table(spec, frame, unread)]
     registers = {"persons": tables.persons, "sponsors": tables.sponsors, spec.name: frame}
     checked += check_references(registers, set())
+    checked += check_birth_years(registers, set())
+    checked += check_old_dates({spec.name: frame})
     checked += _future_dates(spec, frame, today)
     result.report.issues = [*issues, *_file_rows(checked, kept)]
     if not result.report.ok:

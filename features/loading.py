@@ -15,6 +15,9 @@ Decisions beyond the contract's text:
   a CSV and a parquet file of the same data load the same.
 - Whole numbers are accepted in identifier and text columns and become their
   decimal text (person_id 17 -> "17", 17.0 -> "17"); fractions are `wrong_type`.
+- In CSV, integer columns accept whole numbers written with a zero fraction
+  (`10.0`, as pandas writes a nullable integer column holding a null); `10.5`
+  is `wrong_type`.
 - A table with a missing required column, or a column named twice, is not
   checked further (its other issues would be noise); optional columns may be
   absent and are then all null.
@@ -41,9 +44,12 @@ from features.contract import DISTRICTS, OPTIONAL_TABLES, TABLES, Column, Kind, 
 from features.schemas import LOADED_DTYPES
 from features.tables import Tables
 from features.validation import (
+    OLD_DATE_YEAR,
     Issue,
     ValidationReport,
+    check_birth_years,
     check_listed,
+    check_old_dates,
     check_parents,
     check_references,
     check_table,
@@ -74,7 +80,8 @@ _EXPECTED = {
     Kind.BOOL: "a boolean (true/false)",
 }
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
-_INTEGER = r"^-?\d{1,18}$"  # 18 digits always fit in int64
+_INTEGER = r"^-?\d{1,18}(\.0*)?$"  # 18 digits always fit in int64; `10.0` is how pandas writes Int64 with NA
+_WHOLE_FRACTION = r"\.0*$"
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _TRUE = ("true", "True", "TRUE", "1")
 _FALSE = ("false", "False", "FALSE", "0")
@@ -104,8 +111,11 @@ def load_valid_tables(directory: Path) -> Tables:
     return result.tables
 
 
-def load_tables(directory: Path) -> LoadResult:
-    """Load and validate a data set directory; never raises for bad data."""
+def load_tables(directory: Path, old_date_year: int = OLD_DATE_YEAR) -> LoadResult:
+    """Load and validate a data set directory; never raises for bad data.
+
+    Event dates before `old_date_year` are warnings (`old_date`), not errors.
+    """
     directory = Path(directory)
     issues = _check_directory(directory)
     if issues:
@@ -124,6 +134,8 @@ def load_tables(directory: Path) -> LoadResult:
         unusable |= {f"{spec.name}.{name}" for name in loaded.unread}
         issues += check_table(spec, loaded.frame, loaded.unread)
     issues += check_references(frames, unusable)
+    issues += check_birth_years(frames, unusable)
+    issues += check_old_dates(frames, old_date_year)
     if DISTRICTS.name in frames and not any(
         i.table == DISTRICTS.name and i.severity == "error" for i in issues
     ):
@@ -404,6 +416,8 @@ def _parse_distinct(text: pa.Array, kind: Kind) -> _Converted:
         return _Converted(_null_where(true, bad), _wrong(bad, kind))
     pattern, target = (_INTEGER, pa.int64()) if kind == Kind.INT else (_NUMBER, pa.float64())
     bad = ~_mask(pc.match_substring_regex(text, pattern))
+    if kind == Kind.INT:  # a whole number written with a zero fraction (`10.0`) is that integer
+        text = pc.replace_substring_regex(text, _WHOLE_FRACTION, "")
     return _Converted(_null_where(text, bad).cast(target), _wrong(bad, kind))
 
 

@@ -26,6 +26,20 @@ SET_ONLY_WHEN: dict[str, tuple[tuple[str, str], ...]] = {
     "inspections": (("violation_type", "violation_found"),),
 }
 
+# Columns that must be set when a boolean flag is true: (column, flag). A violation
+# found must say which (the reverse of `SET_ONLY_WHEN`).
+REQUIRED_WHEN_TRUE: dict[str, tuple[tuple[str, str], ...]] = {
+    "inspections": (("violation_type", "violation_found"),),
+}
+
+# No event of this data set happened before this day: an earlier date is a typo
+# or a placeholder (0001-01-01), never a fact.
+EARLIEST_DATE = pd.Timestamp("1900-01-01")
+
+# Control characters (C0, DEL and C1): never part of an identifier; a newline or
+# a NUL in an id breaks every file and report that shows it.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f-\x9f]"
+
 RowCheck = Callable[[pd.DataFrame], pd.Series]
 
 
@@ -57,6 +71,22 @@ def _column_schema(col: Column) -> pa.Column:
         )
     if col.min_exclusive is not None or col.max_inclusive is not None:
         checks.append(_range_check(col.min_exclusive, col.max_inclusive))
+    if col.kind == Kind.ID:
+        checks.append(
+            pa.Check(
+                lambda s: ~s.str.contains(CONTROL_CHARACTERS, regex=True),
+                name="control_character",
+                description="contains a control character (a line break, a tab or another non-printing one)",
+            )
+        )
+    if col.kind == Kind.DATE:
+        checks.append(
+            pa.Check(
+                lambda s: s >= EARLIEST_DATE,
+                name="implausible_date",
+                description=f"before {EARLIEST_DATE.date().isoformat()}",
+            )
+        )
     return pa.Column(
         LOADED_DTYPES[col.kind],
         checks,
@@ -91,6 +121,7 @@ def _row_checks(spec: Table) -> list[pa.Check]:
     if spec.at_least_one_of:
         checks.append(_at_least_one_of(list(spec.at_least_one_of)))
     checks += [_set_only_when(column, flag) for column, flag in SET_ONLY_WHEN.get(spec.name, ())]
+    checks += [_required_when_true(column, flag) for column, flag in REQUIRED_WHEN_TRUE.get(spec.name, ())]
     for dependency in spec.dependencies:
         checks += _dependency_checks(dependency)
     return checks
@@ -115,6 +146,13 @@ def _set_only_when(column: str, flag: str) -> pa.Check:
         return ~(df[column].notna() & df[flag].eq(False).fillna(False))
 
     return _row_check("inconsistent_outcome", column, f"{column} set while {flag} is false", consistent)
+
+
+def _required_when_true(column: str, flag: str) -> pa.Check:
+    def present(df: pd.DataFrame) -> pd.Series:
+        return ~(df[column].isna() & df[flag].eq(True).fillna(False))
+
+    return _row_check("required_when", column, f"missing on rows where {flag} is true", present)
 
 
 def _dependency_checks(dep: Dependency) -> list[pa.Check]:

@@ -3,7 +3,10 @@
 `check_table` runs a table's pandera schema (from `features.schemas`) lazily and
 turns its failure cases into `Issue`s; `check_references` checks the foreign
 keys across tables, `check_listed` the codes that should appear in an optional
-table (warnings), and `check_parents` that a table's parent links end.
+table (warnings), `check_parents` that a table's parent links end,
+`check_birth_years` that no date of a person's rows lies (more than a year)
+before the person's birth year, and `check_old_dates` warns of event dates
+before `OLD_DATE_YEAR`.
 Reading files and coercing types is `features.loading`.
 """
 
@@ -19,13 +22,19 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-from features.contract import ALL_TABLES, TABLE_NAMES, Table
-from features.schemas import split_check_name, table_schema
+from features.contract import ALL_TABLES, PERSONS, TABLE_NAMES, Kind, Table
+from features.schemas import EARLIEST_DATE, split_check_name, table_schema
 
 Severity = Literal["error", "warning"]
 
+# Event dates before this year are warned about (`check_old_dates`): old permits are real.
+OLD_DATE_YEAR = 1990
+
 MAX_ROWS_SHOWN = 5
 MAX_VALUES_SHOWN = 3
+
+# Rules whose issues quote a few of the offending values.
+_QUOTED_RULES = ("unknown_value", "duplicate_id", "out_of_range", "control_character", "implausible_date")
 
 # Pandera's own checks, by the rule they enforce.
 _BUILTIN_RULES = {
@@ -112,7 +121,11 @@ def _format_values(values: Sequence[object]) -> str:
     """A few distinct example values, quoted when text, for a message."""
     distinct: list[str] = []
     for value in values:
-        text = repr(value) if isinstance(value, str) else str(value)
+        if isinstance(value, pd.Timestamp | np.datetime64):
+            value = pd.Timestamp(value)
+            text = value.date().isoformat() if value == value.normalize() else str(value)
+        else:
+            text = repr(value) if isinstance(value, str) else str(value)
         text = text if len(text) <= 40 else text[:37] + "..."
         if text not in distinct:
             distinct.append(text)
@@ -156,7 +169,7 @@ def _failure_issues(
             rule, message = _BUILTIN_RULES[check]
         else:
             rule, message = split_check_name(check)[0], messages[(column, check)]
-        quote = rule in ("unknown_value", "duplicate_id", "out_of_range")
+        quote = rule in _QUOTED_RULES
         issues += _issues_for(spec.name, column, rule, message, group, reported.get(column), quote)
     for check, group in failures[~on_column].groupby("check", sort=False):
         rule, column = split_check_name(str(check))
@@ -252,6 +265,81 @@ def check_listed(frames: Mapping[str, pd.DataFrame], unusable: set[str]) -> list
                 issues.append(
                     row_issue(spec.name, col.name, "unlisted_value", message, rows, shown, severity="warning")
                 )
+    return issues
+
+
+# Years a date may lie before the recorded birth year: a birth year computed from an
+# age (`year - age`) is one too late before the birthday. The simulated worlds have such
+# rows (a child's first permit, issued before the period, in the year before its birth year).
+BIRTH_YEAR_LEEWAY = 1
+
+
+def check_birth_years(frames: Mapping[str, pd.DataFrame], unusable: set[str]) -> list[Issue]:
+    """`before_birth` for dates of a person's rows that fall in a year before the person's `birth_year`.
+
+    Every date column of a table with a `person_id` into persons is checked (a
+    permit cannot expire before its holder was born either). A birth year one
+    too late is let pass (`BIRTH_YEAR_LEEWAY`): a year derived from an age, as
+    registers and the simulator do, is a year late for part of the year.
+    Skipped when the persons table is absent, its ids are not unique, or its
+    ids or birth years could not all be read (those are reported already).
+    """
+    persons = frames.get(PERSONS.name)
+    if persons is None or {"persons.person_id", "persons.birth_year"} & unusable:
+        return []
+    if not len(persons) or not persons["person_id"].is_unique:
+        return []
+    births = pd.Index(persons["person_id"])
+    birth_year = persons["birth_year"].to_numpy(dtype=np.float64, na_value=np.nan)
+    issues = []
+    for spec in ALL_TABLES:
+        if spec.name not in frames or "person_id" not in spec.column_names:
+            continue
+        if spec.column("person_id").references != "persons.person_id":
+            continue
+        frame = frames[spec.name]
+        where = births.get_indexer(pd.Index(frame["person_id"]))
+        born = np.where(where >= 0, birth_year[np.maximum(where, 0)], np.nan)
+        for col in spec.columns:
+            if col.kind != Kind.DATE or col.name not in frame:
+                continue
+            dates = frame[col.name]
+            year = dates.dt.year.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+            year[(dates < EARLIEST_DATE).to_numpy(dtype=bool, na_value=False)] = np.nan  # an error already
+            with np.errstate(invalid="ignore"):  # NaN (no date, unknown person) compares False
+                rows = np.flatnonzero(year < born - BIRTH_YEAR_LEEWAY)
+            if len(rows):
+                shown = [
+                    f"{dates.iloc[r].date().isoformat()} (born {int(born[r])})"
+                    for r in rows[: MAX_VALUES_SHOWN * 4]
+                ]
+                message = "in a year before the person's birth_year (persons.birth_year)"
+                if BIRTH_YEAR_LEEWAY:
+                    message = f"more than {_plural(BIRTH_YEAR_LEEWAY, 'year')} before the person's birth_year"
+                issues.append(row_issue(spec.name, col.name, "before_birth", message, rows, shown))
+    return issues
+
+
+def check_old_dates(frames: Mapping[str, pd.DataFrame], before_year: int = OLD_DATE_YEAR) -> list[Issue]:
+    """`old_date` warnings: event dates before `before_year` (and not before 1900, an error already).
+
+    Old permits and crossings are real, so these pass; but a date decades back is
+    as often a typo, and the report says so.
+    """
+    start = pd.Timestamp(year=before_year, month=1, day=1)
+    issues = []
+    for spec in ALL_TABLES:
+        if spec.event_date is None or spec.name not in frames:
+            continue
+        dates = frames[spec.name][spec.event_date]
+        old = ((dates < start) & (dates >= EARLIEST_DATE)).to_numpy(dtype=bool, na_value=False)
+        rows = np.flatnonzero(old)
+        if len(rows):
+            message = f"dated before {before_year} (possible, but check it is not a typo)"
+            shown = dates.iloc[rows[: MAX_VALUES_SHOWN * 4]].to_list()
+            issues.append(
+                row_issue(spec.name, spec.event_date, "old_date", message, rows, shown, severity="warning")
+            )
     return issues
 
 
