@@ -10,7 +10,7 @@ log with the caller's key label and role, never with readable person ids.
 Settings (`serving.settings.ServiceSettings`, loaded once when this module is
 imported: BentoML reads the traffic settings from the class decorator):
 TIMPORA_DATA (data set directory), TIMPORA_MODEL_VERSION (pin a version instead
-of the champion), TIMPORA_KEYS_FILE, TIMPORA_AUDIT_LOG, TIMPORA_TRACKING_URI,
+of the champion), TIMPORA_KEYS_FILE, TIMPORA_AUDIT_LOG, TIMPORA_AUDIT_SECRET, TIMPORA_TRACKING_URI,
 TIMPORA_HOME and the `TIMPORA_SERVING__*` and `TIMPORA_DRIFT__*` pieces.
 """
 
