@@ -24,6 +24,13 @@ def _no_districts() -> pd.DataFrame:
     return empty_frame(DISTRICTS)
 
 
+def as_of_refusal(as_of: dt.date, first: dt.date, last: dt.date) -> str | None:
+    """The one rule for an as-of date (CLI and API): within the data's dates, else the sentence why not."""
+    if not first <= as_of <= last:
+        return f"as_of must be between {first} and {last} (the data's dates): {as_of}"
+    return None
+
+
 @dataclass(frozen=True)
 class Tables:
     """The tables of one data set, each with exactly the contract's columns.
@@ -77,9 +84,7 @@ class Tables:
         first, last = self.first_date(), self.last_date()
         if first is None or last is None:
             return "the data set has no dated rows: nothing to score"
-        if not first.date() <= as_of <= last.date():
-            return f"as_of must be between {first.date()} and {last.date()} (the data's dates): {as_of}"
-        return None
+        return as_of_refusal(as_of, first.date(), last.date())
 
     def _event_date_bounds(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         bounds: list[tuple[pd.Timestamp, pd.Timestamp]] = []

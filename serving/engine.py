@@ -34,7 +34,7 @@ from features.lists import (
     read_list,
     read_outcomes,
 )
-from features.tables import Tables
+from features.tables import Tables, as_of_refusal
 from features.timeline import build_timeline
 from models.listing import ExplorationDesign, draw_inspection_list
 from models.office_rule import office_rule_scores
@@ -257,11 +257,8 @@ class ScoringEngine:
         if as_of is None:
             return self.last_date
         date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-        if not self.first_date <= date <= self.last_date:
-            raise RequestError(
-                f"as_of must be between {self.first_date} and {self.last_date} (the data's dates): {as_of}",
-                "as_of",
-            )
+        if refusal := as_of_refusal(date, self.first_date, self.last_date):  # the CLI's rule too
+            raise RequestError(refusal, "as_of")
         return date
 
     def _scored_date(self, date: dt.date) -> _ScoredDate:
