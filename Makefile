@@ -54,8 +54,8 @@ run: install ## Main job: simulate, validate, features, train, register, promote
 	$(BIN)/timpora rank $(DEMO_DIR) --top 10 --out $(DEMO_DIR)-ranked.csv
 	@echo "MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/var/mlflow/mlflow.db --port 5000"
 	@echo "Report and model card: in the training run's artifacts (MLflow UI), or: $(BIN)/timpora models"
-	@echo "Demo API keys, one per role (stored hashed; earlier demo keys are revoked):"
-	@$(BIN)/timpora keys demo
+	@echo "Demo API keys, one per role (stored hashed; made once, kept on later runs):"
+	@$(BIN)/timpora keys demo --if-missing
 	$(BIN)/timpora serve --data $(DEMO_DIR) --host 127.0.0.1 --port $(PORT)
 
 test: install lint typecheck pytest ## Lint, type-check and run the whole test suite (what CI runs)

@@ -156,6 +156,31 @@ def test_audit_tail_shows_records(tmp_path: Path) -> None:
     ]
 
 
+def test_audit_tail_in_a_narrow_pipe_keeps_every_value_whole(tmp_path: Path) -> None:
+    """Piped (not a terminal, 80 columns), tail prints tab-separated lines, not a table that cuts cells."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    label = "kantor-imigrasi-cilegon-supervisor-shift-b"
+    record = {"key_label": label, "role": "supervisor", "endpoint": "/inspection_list", "status": 200}
+    log.append(record | {"list_id": "L-2026-06-30-1a2b3c4d", "time": "2026-06-30T08:00:00.000Z"})
+    result = runner.invoke(audit_app, ["tail", "--audit-log", str(log.path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    header, row = result.output.splitlines()
+    assert header.split("\t")[:4] == ["time", "role", "key_label", "endpoint"]
+    assert row.split("\t")[2] == label and "L-2026-06-30-1a2b3c4d" in row.split("\t")
+
+
+def test_demo_keys_if_missing_keeps_the_keys_in_use(tmp_path: Path) -> None:
+    keys = str(tmp_path / "keys.json")
+    first = runner.invoke(keys_app, ["demo", "--if-missing", "--keys-file", keys], env=WIDE)
+    assert first.exit_code == 0 and first.output.count("tpk_") == 3, first.output
+    again = runner.invoke(keys_app, ["demo", "--if-missing", "--keys-file", keys], env=WIDE)
+    assert again.exit_code == 0 and "stay in use" in again.output and "tpk_" not in again.output
+    store = KeyStore(Path(keys))
+    assert len(store.list(include_revoked=False)) == 3 and len(store.list(include_revoked=True)) == 3
+    rotated = runner.invoke(keys_app, ["demo", "--keys-file", keys], env=WIDE)
+    assert rotated.exit_code == 0 and len(store.list(include_revoked=True)) == 6  # plain demo rotates
+
+
 def test_audit_tail_without_a_log(tmp_path: Path) -> None:
     result = runner.invoke(audit_app, ["tail", "--audit-log", str(tmp_path / "none.jsonl")], env=WIDE)
     assert result.exit_code == 0 and "No audit records" in result.output

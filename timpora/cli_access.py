@@ -139,10 +139,28 @@ def revoke_key(
 
 
 @keys_app.command("demo")
-def demo_keys(keys_file: KeysFile = None) -> None:
+def demo_keys(
+    keys_file: KeysFile = None,
+    if_missing: Annotated[
+        bool,
+        typer.Option(
+            "--if-missing",
+            help="Keep the demo keys in use when every role has one (their users stay signed in).",
+        ),
+    ] = False,
+) -> None:
     """One demo key per role (labelled demo-<role>), revoking earlier demo keys. For local demos only."""
-    from serving.keys import KeyStoreError, create_demo_keys
+    from serving.keys import KeyStoreError, Role, create_demo_keys
 
+    if if_missing:
+        try:
+            active = {key.label for key in _store(keys_file).list(include_revoked=False)}
+        except KeyStoreError as exc:
+            fail(str(exc))
+        if {f"demo-{role.value}" for role in Role} <= active:
+            say("Demo keys exist, one per role, and stay in use (only their hashes are stored, so they are")
+            say("not shown again); `timpora keys demo` makes new ones and signs their users out.")
+            return
     try:
         tokens = create_demo_keys(_store(keys_file))
     except KeyStoreError as exc:
@@ -192,6 +210,12 @@ def audit_tail(
         "model_version",
         "list_id",
     )
+    if not console.is_terminal:  # a pipe or a file: tab-separated, whole values (a table would cut them)
+        typer.echo("\t".join(columns))  # plain text: a rich console would expand the tabs
+        for record in records:
+            values = ("" if record.get(c) is None else str(record.get(c)) for c in columns)
+            typer.echo("malformed" if "malformed" in record and len(record) == 1 else "\t".join(values))
+        return
     table = Table(
         "time", "role", "key label", "endpoint", "status", "as_of", "cases", "model version", "list id"
     )
