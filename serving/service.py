@@ -36,6 +36,7 @@ from models.drift import drift_report
 from models.mlflow_store import CHAMPION, load_risk_model, quiet_mlflow, version_details
 from serving.access import STATE_KEY, AccessMiddleware
 from serving.engine import RequestError, ScoringEngine
+from serving.headers import SecurityHeaders
 from serving.keys import ApiKey, Role
 from serving.request_log import AuditLog, hash_ids, load_or_create_secret
 from serving.schemas import (
@@ -375,6 +376,9 @@ class InspectionPriority:
 
 
 web.mount("/ui", StaticFiles(directory=PAGE_DIR, html=True, check_dir=False), name="page")
+InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]
+    SecurityHeaders  # on every answer, refusals included (see serving/headers.py)
+)
 InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]
     AccessMiddleware,
     keys_file=SETTINGS.keys_path,

@@ -230,6 +230,23 @@ def test_model_info_names_the_version_alias_and_metrics(live_service: LiveServic
     assert info.horizon_days == 90 and info.cases_latest > 0
 
 
+def test_every_answer_carries_the_security_headers(live_service: LiveService) -> None:
+    """The page, a scoring answer and a refusal: CSP from this origin only, no framing, no sniffing,
+    no referrer; answers outside the page's static files are never cached (they carry person data)."""
+    page = httpx.get(f"{live_service.url}/ui/", timeout=30)
+    scored = call(live_service, "/score", {"person_ids": ["P0000001"]}, "system")
+    refused = call(live_service, "/score", {"person_ids": ["P0000001"]}, None)
+    assert (page.status_code, scored.status_code, refused.status_code) == (200, 200, 401)
+    for response in (page, scored, refused):
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "http" not in csp
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    assert scored.headers["cache-control"] == "no-store" and refused.headers["cache-control"] == "no-store"
+    assert page.headers.get("cache-control") != "no-store"  # the page's own files may be cached
+
+
 def test_cli_and_api_refuse_the_same_date(live_service: LiveService) -> None:
     """One rule for an as-of date: after the data's last date, `timpora rank` exits 2 and /score is a 400,
     both with the same sentence."""
