@@ -313,9 +313,7 @@ def check_birth_years(frames: Mapping[str, pd.DataFrame], unusable: set[str]) ->
                     f"{dates.iloc[r].date().isoformat()} (born {int(born[r])})"
                     for r in rows[: MAX_VALUES_SHOWN * 4]
                 ]
-                message = "in a year before the person's birth_year (persons.birth_year)"
-                if BIRTH_YEAR_LEEWAY:
-                    message = f"more than {_plural(BIRTH_YEAR_LEEWAY, 'year')} before the person's birth_year"
+                message = f"more than {_plural(BIRTH_YEAR_LEEWAY, 'year')} before the person's birth_year"
                 issues.append(row_issue(spec.name, col.name, "before_birth", message, rows, shown))
     return issues
 

@@ -45,3 +45,15 @@ def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "models.scoring -> training.metrics" in done.stdout
     assert "BROKEN" in done.stdout
+
+
+def test_the_service_settings_contract_names_every_module_below_the_constructor() -> None:
+    """import-linter checks only the modules the contract lists: a new serving module must be in it."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    [contract] = [
+        c
+        for c in config["tool"]["importlinter"]["contracts"]
+        if "serving.settings" in c.get("forbidden_modules", [])
+    ]
+    modules = {f"serving.{p.stem}" for p in (ROOT / "serving").glob("*.py") if p.stem != "__init__"}
+    assert set(contract["source_modules"]) == modules - {"serving.service", "serving.settings"}

@@ -34,7 +34,6 @@ def serve(
     import os
 
     import serving
-    from training.model_registry import list_versions
 
     config = settings()
     host = host or config.serving.host
@@ -42,11 +41,6 @@ def serve(
     directory = (data or config.data_dir).resolve()
     if not directory.is_dir():
         fail(f"no data set at {directory}: run `make run` or `timpora simulate --out {directory}` first")
-    versions = list_versions(tracking())
-    if model_version is None and not versions["aliases"].astype(str).str.contains("champion").any():
-        fail("no champion model: train and promote one first (`timpora train DIR`, `timpora promote`)")
-    if model_version is not None and int(model_version) not in set(versions["version"].astype(int)):
-        fail(f"no registered version {model_version} (see `timpora models`)")
     _check_model_loads(model_version)
     # The service loads its own settings from the environment: hand it the resolved paths.
     store = config.tracking
@@ -87,11 +81,13 @@ def serve(
 def _check_model_loads(model_version: str | None) -> None:
     """Load the model the service would serve, before starting it: a missing or unreadable artefact is
     one sentence and exit 1 here, not a worker that restarts forever behind a hanging /readyz."""
-    from models.mlflow_store import CHAMPION, load_risk_model
+    from models.mlflow_store import CHAMPION, NoModelError, load_risk_model
 
     which = f"version {model_version}" if model_version else "the champion"
     try:
         load_risk_model(tracking(), alias=CHAMPION, version=model_version)
+    except NoModelError as exc:  # nothing registered, no champion, no such version
+        fail(f"{exc} (see `timpora models`; train and promote with `timpora train DIR`, `timpora promote`)")
     except Exception as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         fail(f"{which} cannot be loaded from the registry ({detail[:300]}): restore its artefacts or retrain")

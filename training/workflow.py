@@ -206,13 +206,10 @@ def run_training(
     read by the edge that calls (`training.truth.load_truth`), printed beside decisions, never deciding."""
     d = options.defaults
     tables = load_valid_tables(data_dir) if tables is None else tables
-    truth_frame = truth  # the hidden truth: evaluation only, printed beside decisions
     split = split_for(tables, options)  # the run's one split: case sets, fit, evidence and log follow it
     fitted = train_model(tables, options, split=split, cases=build_case_sets(tables, split))
     test = fitted.test
-    test_truth = (
-        truth_labels(truth_frame, test.labels.index, split.horizon_days) if truth_frame is not None else None
-    )
+    test_truth = truth_labels(truth, test.labels.index, split.horizon_days) if truth is not None else None
 
     start_experiment(tracking)
     champion: RiskModel | None
@@ -269,7 +266,7 @@ def run_training(
     if champion is not None:
         scorers[CHALLENGER_VS_CHAMPION] = (model.score, champion.score)
     comparisons = compare_scorers(
-        samples, labelled, scorers, result.capacity, evidence_settings(d), truth_frame, split.horizon_days
+        samples, labelled, scorers, result.capacity, evidence_settings(d), truth, split.horizon_days
     )
     decisions = decision_settings(d)
     registration = registration_decision(
