@@ -31,3 +31,8 @@ class ServingSettings:
     max_concurrency: int = 64  # requests in flight; beyond it BentoML answers 503 (the client retries)
     access_log: bool = False  # BentoML's per-request log; the audit log records every scoring request
     request_timeout_s: int = 60
+    # who may read /metrics: "loopback" callers only (the service binds 127.0.0.1 by default; a
+    # Prometheus on the same host), "analyst" keys (Authorization: Bearer), or "public"
+    metrics_access: Literal["public", "analyst", "loopback"] = "loopback"
+    header_timeout_s: float = 10.0  # a connection must send a request's headers within this (0: no limit)
+    follow_interval_s: float = 30.0  # serving the champion: check where its alias points this often; 0: never

@@ -2,9 +2,11 @@
 
 Requests are flat JSON objects (`{"as_of": "2026-06-30", "person_ids": [...]}`);
 BentoML builds their schema from the typed parameters of the API methods, using
-the field types below, and answers a request that breaks them with 400 and the
-name of the field. Responses are these pydantic models; the OpenAPI document at
-`/docs.json` is generated from both.
+the field types below (strict: no `true` for a number, no `"5"` for 5), and
+`serving.access` refuses a request that breaks them, or names a field twice or a
+field the endpoint does not have, with 400 and the name of the field. Responses
+are these pydantic models; the OpenAPI document at `/docs.json` is generated
+from both.
 """
 
 from __future__ import annotations
@@ -24,32 +26,44 @@ IsoDate = Annotated[
     dt.date,
     Field(strict=True, description="A date as YYYY-MM-DD.", examples=["2026-06-30"]),  # no timestamps
 ]
-PersonId = Annotated[str, Field(min_length=1, max_length=64, description="A person_id from the data set.")]
+PersonId = Annotated[
+    str, Field(strict=True, min_length=1, max_length=64, description="A person_id from the data set.")
+]
 PersonIds = Annotated[
     list[PersonId],
     Field(min_length=1, max_length=_SERVING.max_ids, description=f"1 to {_SERVING.max_ids:,} person ids."),
 ]
 Capacity = Annotated[
-    int, Field(ge=1, le=_SERVING.max_k, description=f"Cases to list: 1 to {_SERVING.max_k:,}.")
+    int, Field(strict=True, ge=1, le=_SERVING.max_k, description=f"Cases to list: 1 to {_SERVING.max_k:,}.")
 ]
 ExplorationShare = Annotated[
     float,
     Field(
+        strict=True,
         ge=0.0,
         le=_SERVING.max_exploration_share,
         description="Share of the slots drawn at random from the cases below the model's picks.",
     ),
 ]
 District = Annotated[
-    str, Field(min_length=1, max_length=16, description="A district code or a code prefix (e.g. 36 or 3672).")
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=16,
+        description="A district code or a code prefix (e.g. 36 or 3672).",
+    ),
 ]
-PermitType = Annotated[str, Field(min_length=1, max_length=32, description="A permit type, e.g. ITAS_WORK.")]
+PermitType = Annotated[
+    str, Field(strict=True, min_length=1, max_length=32, description="A permit type, e.g. ITAS_WORK.")
+]
 PermitTypes = Annotated[
     list[PermitType], Field(max_length=32, description="Only cases on these permit types.")
 ]
 Seed = Annotated[
     int,
     Field(
+        strict=True,
         ge=0,
         le=2**32 - 1,
         description="Seed of the exploration draw, for an analyst's re-draw only (with redraw_reason).",
@@ -65,6 +79,7 @@ DesignKind = Annotated[
 RedrawReason = Annotated[
     str,
     Field(
+        strict=True,
         min_length=3,
         max_length=500,
         description="Why an analyst re-draws a committed list (recorded; the earlier list is superseded).",
@@ -212,6 +227,9 @@ class ListOptions(BaseModel):
 
     first_date: str
     last_date: str
+    known_through: str = Field(
+        description="The default date: the last date every continuously fed table covers (<= last_date)."
+    )
     districts: list[str]
     permit_types: list[str]
     default_k: int
@@ -253,6 +271,11 @@ class ModelInfo(BaseModel):
     cases_latest: int
     drift: DriftInfo | None = Field(
         default=None, description="Measured at start-up; null if it could not be."
+    )
+    registry: str | None = Field(
+        default=None,
+        description="Null when aliases, metrics and flags were read from the registry for this answer; "
+        "'busy, details as of <UTC time>' when it was locked and the last details read are shown.",
     )
 
 

@@ -22,7 +22,9 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")  # no usage statistics: th
 
 import gc
 import logging
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +33,25 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from features.clock import utc_timestamp
 from features.loading import load_valid_tables
 from models.drift import drift_report
-from models.mlflow_store import CHAMPION, load_risk_model, quiet_mlflow, version_details
-from serving.access import STATE_KEY, AccessMiddleware
+from models.mlflow_store import (
+    CHAMPION,
+    RegistryBusyError,
+    VersionDetails,
+    alias_version,
+    load_risk_model,
+    quiet_mlflow,
+    version_details,
+)
+from serving import metrics_paths, service_log
+from serving.access import STATE_KEY, AccessMiddleware, mark_audited
 from serving.engine import RequestError, ScoringEngine
 from serving.headers import SecurityHeaders
+from serving.index import IndexPage
 from serving.keys import ApiKey, Role
+from serving.request_check import closed
 from serving.request_log import AuditLog, hash_ids, load_or_create_secret
 from serving.schemas import (
     Capacity,
@@ -58,14 +72,26 @@ from serving.schemas import (
     Seed,
 )
 from serving.settings import load_service_settings
+from serving.slow_clients import install_header_timeout
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 
 SETTINGS = load_service_settings()  # the service's edge: read once, passed down as typed pieces
 _SERVING = SETTINGS.serving
 logger = logging.getLogger("timpora.serving")
+install_header_timeout(_SERVING.header_timeout_s)  # before uvicorn accepts a connection (slow clients)
 
 web = FastAPI(title="Timpora pages", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@dataclass(frozen=True)
+class _Served:
+    """What the service serves, swapped as one reference when the champion moves: a request takes it
+    once and finishes on it, so it never mixes two models."""
+
+    engine: ScoringEngine
+    cases_latest: int  # cases on the date the data set is known through (the default date)
+    drift: DriftInfo | None
 
 
 def _caller(ctx: bentoml.Context) -> ApiKey | None:
@@ -120,11 +146,17 @@ class InspectionPriority:
         model, version = load_risk_model(self.tracking, alias=CHAMPION, version=pinned)
         self.alias = None if pinned else CHAMPION
         self.data_dir = SETTINGS.data_dir.resolve()
-        self.engine = ScoringEngine(
-            model, version, load_valid_tables(self.data_dir), settings=_SERVING, data_dir=self.data_dir
+        engine = ScoringEngine(
+            model,
+            version,
+            load_valid_tables(self.data_dir),
+            settings=_SERVING,
+            data_dir=self.data_dir,
+            dataset=SETTINGS.dataset,
         )
-        self.cases_latest = len(self.engine.scored(self.engine.last_date).table)  # warm the latest date
-        self.drift = self._measure_drift()
+        self.served = self._prepare(engine)
+        self._details: tuple[VersionDetails, str] | None = None  # the last details read, with their time
+        self._version_details(version)  # shown by /model if the registry is locked later
         self.audit = AuditLog(SETTINGS.audit_path)
         self.audit_secret = load_or_create_secret(SETTINGS.audit_secret_path)  # keys `ids_hmac`
         gc.freeze()  # the data set's objects live as long as the service: keep them out of GC passes (250 ms)
@@ -134,18 +166,84 @@ class InspectionPriority:
             self.alias or "pinned",
             self.data_dir,
             self.cases_latest,
-            self.engine.last_date,
+            self.engine.known_through,
+        )
+        self._stopped = threading.Event()
+        if self.alias and _SERVING.follow_interval_s > 0:  # a pinned version stays
+            threading.Thread(target=self._follow_champion, name="follow-champion", daemon=True).start()
+
+    @property
+    def engine(self) -> ScoringEngine:
+        return self.served.engine
+
+    @property
+    def cases_latest(self) -> int:
+        return self.served.cases_latest
+
+    @property
+    def drift(self) -> DriftInfo | None:
+        return self.served.drift
+
+    def _prepare(self, engine: ScoringEngine) -> _Served:
+        """The engine warmed before it serves: the default and the last date scored (about a second
+        each; often the same date) and drift measured."""
+        cases = len(engine.scored(engine.known_through).table)  # the date a request without as_of gets
+        engine.scored(engine.last_date)  # often the same date
+        return _Served(engine, cases, self._measure_drift(engine))
+
+    @bentoml.on_shutdown
+    def _stop_following(self) -> None:
+        self._stopped.set()
+
+    def _follow_champion(self) -> None:
+        """Serve the registry's champion as `promote` and `rollback` move it, checked every
+        follow_interval_s; a failed check keeps the model in hand and is tried again next time."""
+        while not self._stopped.wait(_SERVING.follow_interval_s):
+            try:
+                self._switch_to_champion()
+            except RegistryBusyError as error:
+                logger.warning("champion not checked: %s", error)
+            except Exception:
+                logger.exception("champion not followed: still serving model v%s", self.engine.version)
+
+    def _switch_to_champion(self) -> None:
+        """Load, warm and then serve the champion if the alias points to another version than served."""
+        current = self.served.engine
+        wanted = alias_version(self.tracking, CHAMPION)
+        if wanted is None or wanted == current.version:
+            return
+        start = time.perf_counter()
+        model, version = load_risk_model(self.tracking, alias=CHAMPION)  # the version the alias has now
+        if version == current.version:
+            return
+        self.served = self._prepare(current.for_model(model, version))  # one reference: an atomic swap
+        self._version_details(version)
+        logger.info(
+            "champion moved: serving model v%s (was v%s), loaded and warmed in %.1f s",
+            version,
+            current.version,
+            time.perf_counter() - start,
+        )
+        self.audit.append(
+            {
+                "event": "model_switched",
+                "endpoint": None,
+                "status": None,
+                "from_version": current.version,
+                "to_version": version,
+                "model_version": version,
+            }
         )
 
-    def _measure_drift(self) -> DriftInfo | None:
+    def _measure_drift(self, engine: ScoringEngine) -> DriftInfo | None:
         """The latest date's cases against the model's training cases (recomputed from this data set)."""
-        engine, start = self.engine, time.perf_counter()
+        start = time.perf_counter()
         try:
             report = drift_report(
                 engine.model,
                 engine.timeline,
-                engine.last_date,
-                current=engine.scored(engine.last_date).features,
+                engine.known_through,  # the default date: tables running ahead are stale beyond it
+                current=engine.scored(engine.known_through).features,
                 max_reference_dates=SETTINGS.drift.service_reference_dates,
                 settings=SETTINGS.drift,
             )
@@ -168,6 +266,7 @@ class InspectionPriority:
         self._audit_key(_caller(ctx), endpoint, status, **fields)
 
     def _audit_key(self, key: ApiKey | None, endpoint: str, status: int, **fields: object) -> None:
+        mark_audited()  # this request's audit line: the access middleware writes no second one
         self.audit.append(
             {
                 "key_id": key.key_id if key else None,
@@ -347,16 +446,42 @@ class InspectionPriority:
             update={"drift_warning": self.drift.warning if self.drift else None}
         )
 
-    @web.get("/model")
-    def model(self) -> ModelInfo:
-        """The model version served: alias, trained-on window, headline metrics, bias flags and drift."""
-        details = version_details(self.tracking, self.engine.version)
-        model = self.engine.model
+    def _version_details(self, version: str) -> tuple[VersionDetails, str | None] | None:
+        """The registry's details of the version and None; while it is locked, the last details read of
+        that version and their time (None if there are none). One try (about 0.5 s): an answer is due."""
+        try:
+            details = version_details(self.tracking, version, attempts=1)
+        except RegistryBusyError as error:
+            logger.warning("model details from the cache: %s", error)
+            cached = self._details
+            if cached is None or cached[0].version != version:
+                return None
+            return cached[0], f"busy, details as of {cached[1]}"
+        self._details = (details, utc_timestamp())
+        return details, None
+
+    @web.get("/model", response_model=ModelInfo)
+    def model(self) -> Any:  # a ModelInfo, or a 503 JSONResponse
+        """The model version served: alias, trained-on window, headline metrics, bias flags and drift.
+
+        `alias` is named only while the version served holds it. While the registry
+        is locked, the last details read are shown (`registry` says since when), or
+        503 if there are none.
+        """
+        served = self.served
+        engine = served.engine
+        found = self._version_details(engine.version)
+        if found is None:
+            return JSONResponse(
+                {"error": "the model registry is busy: try again in a moment", "field": None}, status_code=503
+            )
+        details, registry = found
+        model = engine.model
         window = model.info.get("window") or {"split": str(model.info.get("split", "unknown"))}
         return ModelInfo(
             model_name=self.tracking.model_name,
-            version=self.engine.version,
-            alias=self.alias,
+            version=engine.version,
+            alias=self.alias if self.alias in details.aliases else None,
             aliases=list(details.aliases),
             objective=model.objective,
             horizon_days=model.horizon_days,
@@ -365,9 +490,10 @@ class InspectionPriority:
             metrics=details.metrics,
             bias_flags=details.bias_flags,
             data_dir=str(self.data_dir),
-            data_last_date=self.engine.last_date.isoformat(),
-            cases_latest=self.cases_latest,
-            drift=self.drift,
+            data_last_date=engine.last_date.isoformat(),
+            cases_latest=served.cases_latest,
+            drift=served.drift,
+            registry=registry,
         )
 
     @web.get("/ui", include_in_schema=False)
@@ -383,5 +509,10 @@ InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]
     AccessMiddleware,
     keys_file=SETTINGS.keys_path,
     max_body_bytes=_SERVING.max_body_bytes,
-    audit_log=SETTINGS.audit_path,  # refusals (401, 403, 413, 415, 503) too, rate-limited per source
+    audit_log=SETTINGS.audit_path,  # refusals (400, 401, 403, 413, 415, 5xx) too, rate-limited per source
+    input_models={api.route: closed(api.input_spec) for api in InspectionPriority.apis.values()},  # type: ignore[attr-defined]
+    metrics_access=_SERVING.metrics_access,
 )
+metrics_paths.install()  # /metrics: one label for every path outside the service's routes
+service_log.install()  # refusals in one INFO line, failed requests without request values
+InspectionPriority.add_asgi_middleware(IndexPage)  # type: ignore[attr-defined]  # `/`: our page, not BentoML's

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 # A world big enough for a model to learn from (about 1,500 labelled training cases), small enough
 # for CI: about 2 s to simulate, under a minute to train.
+HEADER_TIMEOUT_S = 3.0  # the live service closes a connection that sends no request headers in this time
 SMALL_WORLD = {"persons": 15_000, "seed": 11, "start": dt.date(2022, 1, 1), "end": dt.date(2025, 12, 31)}
 
 
@@ -74,6 +75,7 @@ def live_service(small_world_dir: Path, tmp_path_factory: pytest.TempPathFactory
         "TIMPORA_AUDIT_LOG": str(root / "audit.jsonl"),
         "BENTOML_HOME": str(root / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",
+        "TIMPORA_SERVING__HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
     }
     log_path = root / "service.log"
     port = free_port()
