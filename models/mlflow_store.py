@@ -14,12 +14,18 @@ import json
 import logging
 import math
 import os
+import sqlite3
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import mlflow
 from mlflow.exceptions import MlflowException
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from models.pyfunc import RiskModelPyfunc
 from models.ranker import RiskModel
@@ -29,6 +35,14 @@ _QUIET_ENV = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 SQLITE_PREFIX = "sqlite:///"
+# A registry whose SQLite file another process holds locked: each statement waits this long (MLflow's own
+# wait is 20 s per statement), and an operation is tried this often, 0.1 s then 0.2 s apart, before it is
+# reported busy. About 2 s in all: a CLI answers in one line and /model stays fast.
+LOCK_WAIT_MS = 500
+LOCK_ATTEMPTS = 3
+_LOCK_WAIT_PRAGMA = "PRAGMA busy_timeout"  # MLflow sets 20000 on every session (mlflow.store.db.utils)
+
+_T = TypeVar("_T")
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -79,6 +93,18 @@ def local_tracking(home: Path) -> TrackingConfig:
     )
 
 
+class _DropLockTraceback(logging.Filter):
+    """Drop MLflow's logged traceback of a locked SQLite registry (about 100 lines per failed statement).
+
+    The lock is reported once, as `RegistryBusyError`, by whoever asked; other database
+    errors keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not registry_locked(error)
+
+
 class _DropPickleNotice(logging.Filter):
     """Drop MLflow's notice that a python_model object is cloudpickled.
 
@@ -104,9 +130,10 @@ def quiet_mlflow() -> None:
         set_telemetry_client()
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
-    if not any(isinstance(f, _DropPickleNotice) for f in pyfunc_logger.filters):
-        pyfunc_logger.addFilter(_DropPickleNotice())
+    for name, kind in (("mlflow.pyfunc", _DropPickleNotice), ("mlflow.store.db.utils", _DropLockTraceback)):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 def store_exists(config: TrackingConfig) -> bool:
@@ -117,7 +144,13 @@ def store_exists(config: TrackingConfig) -> bool:
 
 
 def tracking_client(config: TrackingConfig) -> mlflow.MlflowClient:
-    """A client on the configured store; also points MLflow's process-wide URIs (model loading) at it."""
+    """A client on the configured store; also points MLflow's process-wide URIs (model loading) at it.
+
+    On a SQLite store, every SQLite connection of this process then waits at most
+    LOCK_WAIT_MS for a lock (see `_short_lock_waits`).
+    """
+    if config.tracking_uri.startswith(SQLITE_PREFIX):
+        _short_lock_waits()
     mlflow.set_tracking_uri(config.tracking_uri)
     mlflow.set_registry_uri(config.tracking_uri)
     return mlflow.MlflowClient(config.tracking_uri, config.tracking_uri)
@@ -129,6 +162,72 @@ class RegistryError(RuntimeError):
 
 class NoModelError(RegistryError):
     """Nothing registered under the name, or no version behind the alias or number asked for."""
+
+
+class RegistryBusyError(RegistryError):
+    """The registry's database stayed locked by another process through a short retry: try again later."""
+
+
+def _lock_wait_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
+
+
+def _shorter_lock_wait(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> tuple[str, Any]:
+    if statement.startswith(_LOCK_WAIT_PRAGMA):
+        return f"{_LOCK_WAIT_PRAGMA} = {LOCK_WAIT_MS};", parameters
+    return statement, parameters
+
+
+def _short_lock_waits() -> None:
+    """Make every SQLite connection of this process wait LOCK_WAIT_MS, not 5-20 s, for another's lock.
+
+    MLflow offers no setting for it: it sets a 20 s wait on each session, which this
+    rewrites, and sqlite3 waits 5 s when a connection opens, which the connect hook
+    replaces. Installed once, on SQLAlchemy's Engine class (MLflow makes its engines).
+    """
+    if not event.contains(Engine, "connect", _lock_wait_on_connect):
+        event.listen(Engine, "connect", _lock_wait_on_connect)
+    if not event.contains(Engine, "before_cursor_execute", _shorter_lock_wait):
+        event.listen(Engine, "before_cursor_execute", _shorter_lock_wait, retval=True)
+
+
+def registry_locked(error: BaseException) -> bool:
+    """True when the error, or one it was raised from, is SQLite's "database is locked"."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if "database is locked" in str(current) or "database table is locked" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def retry_when_locked(
+    config: TrackingConfig, what: str, call: Callable[[], _T], attempts: int = LOCK_ATTEMPTS
+) -> _T:
+    """`call()`, tried `attempts` times while the registry is locked; then RegistryBusyError.
+
+    Only a lock is retried: any other error propagates at once. `what` completes
+    the sentence "could not ..." of the error.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except Exception as error:
+            if not registry_locked(error):
+                raise
+            if attempt >= attempts:
+                tries = "once" if attempts == 1 else f"in {attempts} tries"
+                raise RegistryBusyError(
+                    f"the model registry ({config.tracking_uri}) is locked by another process: could not "
+                    f"{what} {tries}; try again in a moment"
+                ) from error
+            time.sleep(0.1 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def stored_flags(text: str | None) -> list[str]:
@@ -184,8 +283,27 @@ class VersionDetails:
     bias_flags: list[str]
 
 
-def version_details(config: TrackingConfig, version: str) -> VersionDetails:
-    """The aliases, recorded headline metrics and bias flags of a registered version."""
+def alias_version(config: TrackingConfig, alias: str = CHAMPION) -> str | None:
+    """The version number the alias points to now (None if none); RegistryBusyError while locked."""
+
+    def read() -> str | None:
+        return registered_aliases(tracking_client(config), config.model_name).get(alias)
+
+    return retry_when_locked(config, f"read the {alias} alias", read)
+
+
+def version_details(config: TrackingConfig, version: str, attempts: int = LOCK_ATTEMPTS) -> VersionDetails:
+    """The aliases, recorded headline metrics and bias flags of a registered version.
+
+    RegistryBusyError when the registry stays locked through `attempts` tries (a
+    caller with a fallback, such as the service's /model, tries once).
+    """
+    return retry_when_locked(
+        config, f"read version {version}", lambda: _version_details(config, version), attempts
+    )
+
+
+def _version_details(config: TrackingConfig, version: str) -> VersionDetails:
     client = tracking_client(config)
     found = version_record(client, config.model_name, str(version))
     aliases = sorted(
@@ -221,10 +339,16 @@ def load_risk_model(
 
     Loads `models:/<name>/<version>` after resolving the alias once, so the
     version returned is the one loaded even if the alias moves meanwhile.
+    RegistryBusyError when the registry stays locked through a short retry.
     """
-    name = config.model_name
     if not store_exists(config):
         raise NoModelError(f"no tracking store at {config.tracking_uri}: train and register a model first")
+    which = f"version {version}" if version else f"the {alias}"
+    return retry_when_locked(config, f"load {which}", lambda: _load_risk_model(config, alias, version))
+
+
+def _load_risk_model(config: TrackingConfig, alias: str, version: str | None) -> tuple[RiskModel, str]:
+    name = config.model_name
     client = tracking_client(config)
     if version is None:
         found = version_by_alias(client, name, alias)

@@ -9,6 +9,7 @@ the ids asked for and cached with their date.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import secrets
@@ -34,6 +35,7 @@ from features.lists import (
     read_list,
     read_outcomes,
 )
+from features.settings import DEFAULT_DATASET, DatasetSettings
 from features.tables import Tables, as_of_refusal
 from features.timeline import build_timeline
 from models.listing import ExplorationDesign, draw_inspection_list
@@ -234,12 +236,16 @@ class ScoringEngine:
         tables: Tables,
         settings: ServingSettings | None = None,
         data_dir: Path | None = None,
+        *,
+        dataset: DatasetSettings = DEFAULT_DATASET,
     ):
         first, last = tables.first_date(), tables.last_date()
-        if first is None or last is None:
+        known = tables.known_through(dataset.continuous_tables)
+        if first is None or last is None or known is None:
             raise ValueError("the data set has no dated rows: nothing to score")
         self.model, self.version = model, version
-        self.first_date, self.last_date = first.date(), last.date()
+        self.first_date, self.last_date = first.date(), last.date()  # the dates a request may ask for
+        self.known_through = known.date()  # the default date: every continuously fed table covers it
         self.timeline = build_timeline(tables)
         self.districts = sorted(str(d) for d in self.timeline.districts)
         self.data_dir = data_dir  # where lists are committed (`<data_dir>/_lists/`)
@@ -250,12 +256,22 @@ class ScoringEngine:
         self._lock = threading.Lock()
         self._date_locks: dict[dt.date, threading.Lock] = {}
 
+    def for_model(self, model: RiskModel, version: str) -> ScoringEngine:
+        """An engine for another model version on the same data: the tables, timeline and settings are
+        shared (read only; rebuilding them takes seconds), the scores and reasons caches start empty."""
+        engine = copy.copy(self)
+        engine.model, engine.version = model, version
+        engine._cache = OrderedDict()
+        engine._lock = threading.Lock()
+        engine._date_locks = {}
+        return engine
+
     # -- dates and caching -------------------------------------------------------------------------
 
     def resolve_date(self, as_of: DateLike) -> dt.date:
-        """The requested date (default: the data's last date), within the data's dates."""
+        """The requested date (default: the date the data set is known through), within the data's dates."""
         if as_of is None:
-            return self.last_date
+            return self.known_through
         date = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
         if refusal := as_of_refusal(date, self.first_date, self.last_date):  # the CLI's rule too
             raise RequestError(refusal, "as_of")
@@ -524,8 +540,11 @@ class ScoringEngine:
         return ListOptions(
             first_date=self.first_date.isoformat(),
             last_date=self.last_date.isoformat(),
+            known_through=self.known_through.isoformat(),
             districts=self.districts,
-            permit_types=sorted({str(p) for p in self.scored(self.last_date).table["permit_type"].dropna()}),
+            permit_types=sorted(
+                {str(p) for p in self.scored(self.known_through).table["permit_type"].dropna()}
+            ),
             default_k=self.settings.default_k,
             max_k=self.settings.max_k,
             default_exploration_share=self.settings.exploration_share,

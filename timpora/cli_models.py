@@ -18,8 +18,8 @@ from timpora.cli_common import (
     EXIT_USAGE,
     console,
     data_errors,
+    default_as_of,
     fail,
-    latest_date,
     load_data,
     parse_date,
     say,
@@ -86,6 +86,7 @@ def train(
         cutoff=parse_date(as_of, "--as-of") if as_of else None,
         horizon_days=horizon,
         defaults=settings().training,
+        dataset=settings().dataset,
     )
     with data_errors():
         # A simulation's hidden truth, if the data set has one: printed beside the decision only.
@@ -127,7 +128,7 @@ def promote(
     Worse: the whole interval of challenger - champion (same hold-out) lies below -delta, or a fairness
     check blocks it. Exit 4 when not promoted.
     """
-    from models.mlflow_store import NoModelError
+    from models.mlflow_store import RegistryError
     from training.model_registry import promote as promote_challenger
     from training.workflow import decision_settings
 
@@ -138,7 +139,7 @@ def promote(
         result = promote_challenger(
             store, settings=decision_settings(settings().training), force=force, reason=reason
         )
-    except NoModelError as exc:
+    except RegistryError as exc:  # nothing to promote, or the registry stayed locked
         fail(str(exc))
     if result.decision is not None:
         say(result.decision.render())
@@ -169,7 +170,7 @@ def retrain(
         outcome = retrain_challenger(
             data,
             store,
-            TrainOptions(defaults=settings().training),
+            TrainOptions(defaults=settings().training, dataset=settings().dataset),
             force=force,
             reason=reason,
             truth=load_truth(data),  # a simulation's truth, printed beside the decision only
@@ -207,12 +208,12 @@ def retrain(
 
 def rollback() -> None:
     """Restore the previous champion."""
-    from models.mlflow_store import NoModelError
+    from models.mlflow_store import RegistryError
     from training.model_registry import rollback as rollback_champion
 
     try:
         result = rollback_champion(tracking())
-    except NoModelError as exc:
+    except RegistryError as exc:  # nothing to roll back to, or the registry stayed locked
         fail(str(exc))
     console.print(f"Champion is now version {result.version} (rolled back from {result.previous}).")
 
@@ -220,9 +221,13 @@ def rollback() -> None:
 def models() -> None:
     """List registered model versions, their aliases, flags and the deciding evidence (precision at the
     operational capacity: estimate [95% interval] (source)); every metric is in the MLflow run."""
+    from models.mlflow_store import RegistryBusyError
     from training.model_registry import list_versions
 
-    table = list_versions(tracking())
+    try:
+        table = list_versions(tracking())
+    except RegistryBusyError as exc:
+        fail(str(exc))
     if table.empty:
         console.print("No registered models yet: run `timpora train DIR`.")
         return
@@ -235,7 +240,8 @@ def models() -> None:
 def rank(
     data: Annotated[Path, typer.Argument(help="Data set directory in the data contract's shape.")],
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Date YYYY-MM-DD to rank cases as of. Default: latest date.")
+        str | None,
+        typer.Option("--as-of", help="Date YYYY-MM-DD to rank cases as of. Default: known-through date."),
     ] = None,
     top: Annotated[
         int,
@@ -288,7 +294,7 @@ def drift(
     data: Annotated[Path, typer.Argument(help="Data set directory in the data contract's shape.")],
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="Date YYYY-MM-DD whose cases to compare. Default: latest date."),
+        typer.Option("--as-of", help="Date YYYY-MM-DD whose cases to compare. Default: known-through date."),
     ] = None,
     model_version: Annotated[
         str | None, typer.Option(help="A registered version to use instead of the champion.")
@@ -321,10 +327,14 @@ def drift(
 
 def _champion_on_same_data(data: Path, store: TrackingConfig) -> str | None:
     """A sentence when the champion was trained on this very data set (same content hash), else None."""
+    from models.mlflow_store import RegistryError
     from training.model_registry import champion_fingerprint
     from training.workflow import fingerprint
 
-    champion = champion_fingerprint(store)
+    try:
+        champion = champion_fingerprint(store)
+    except RegistryError as exc:  # the registry stayed locked: one line, not a traceback
+        fail(str(exc))
     if champion is None or not data.is_dir():
         return None
     version, recorded = champion
@@ -336,15 +346,15 @@ def _champion_on_same_data(data: Path, store: TrackingConfig) -> str | None:
 def _model_data_and_date(
     data: Path, as_of: str | None, model_version: str | None
 ) -> tuple[RiskModel, str, Tables, dt.date]:
-    """The champion (or a pinned version), the validated data set, and the date asked (default: latest)."""
-    from models.mlflow_store import NoModelError, load_risk_model
+    """The champion (or a pinned version), the validated data set, and the date (default: known through)."""
+    from models.mlflow_store import RegistryError, load_risk_model
 
     try:
         model, version = load_risk_model(tracking(), alias="champion", version=model_version)
-    except NoModelError as exc:
+    except RegistryError as exc:  # no such model, or the registry stayed locked
         fail(str(exc))
     tables = load_data(data)
-    date = parse_date(as_of, "--as-of") if as_of else latest_date(tables)
+    date = parse_date(as_of, "--as-of") if as_of else default_as_of(tables)
     if refusal := tables.as_of_refusal(date):  # the API's rule (serving.engine.resolve_date)
         fail(f"--as-of: {refusal}", EXIT_USAGE)
     return model, version, tables, date

@@ -81,13 +81,15 @@ def serve(
 def _check_model_loads(model_version: str | None) -> None:
     """Load the model the service would serve, before starting it: a missing or unreadable artefact is
     one sentence and exit 1 here, not a worker that restarts forever behind a hanging /readyz."""
-    from models.mlflow_store import CHAMPION, NoModelError, load_risk_model
+    from models.mlflow_store import CHAMPION, NoModelError, RegistryBusyError, load_risk_model
 
     which = f"version {model_version}" if model_version else "the champion"
     try:
         load_risk_model(tracking(), alias=CHAMPION, version=model_version)
     except NoModelError as exc:  # nothing registered, no champion, no such version
         fail(f"{exc} (see `timpora models`; train and promote with `timpora train DIR`, `timpora promote`)")
+    except RegistryBusyError as exc:  # locked by another process through a short retry
+        fail(str(exc))
     except Exception as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         fail(f"{which} cannot be loaded from the registry ({detail[:300]}): restore its artefacts or retrain")

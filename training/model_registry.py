@@ -54,6 +54,7 @@ from models.mlflow_store import (
     RegistryError,
     TrackingConfig,
     registered_aliases,
+    retry_when_locked,
     store_exists,
     stored_flags,
     stored_summary,
@@ -186,13 +187,23 @@ def promote(
     time on the same hold-out) lies below -delta. A refusal is returned, not
     raised, and written on the challenger with its evidence. `force=True`
     overrides objections; it needs a reason, recorded with who and when. The
-    champion replaced is kept in `previous_champion` for `rollback`.
+    champion replaced is kept in `previous_champion` for `rollback`. A registry that
+    stays locked through a short retry raises RegistryBusyError; a promotion it
+    interrupted is finished by the next call (tags first, the alias last).
     """
     if force and not (reason and reason.strip()):
         raise ValueError("a forced promotion needs a reason (it is recorded on the model version)")
-    name = config.model_name
     if not store_exists(config):
         raise NoModelError(f"no tracking store at {config.tracking_uri}: train and register a model first")
+    return retry_when_locked(
+        config, "promote the challenger", lambda: _promote(config, settings, force, reason)
+    )
+
+
+def _promote(
+    config: TrackingConfig, settings: DecisionSettings, force: bool, reason: str | None
+) -> PromotionResult:
+    name = config.model_name
     client = tracking_client(config)
     challenger = version_by_alias(client, name, CHALLENGER)
     if challenger is None:
@@ -233,10 +244,17 @@ def promote(
 
 
 def rollback(config: TrackingConfig) -> PromotionResult:
-    """Move `champion` back to the version it replaced (the current champion's `previous_champion`)."""
-    name = config.model_name
+    """Move `champion` back to the version it replaced (the current champion's `previous_champion`).
+
+    RegistryBusyError when the registry stays locked through a short retry.
+    """
     if not store_exists(config):
         raise NoModelError(f"no tracking store at {config.tracking_uri}: nothing to roll back")
+    return retry_when_locked(config, "roll back the champion", lambda: _rollback(config))
+
+
+def _rollback(config: TrackingConfig) -> PromotionResult:
+    name = config.model_name
     client = tracking_client(config)
     champion = version_by_alias(client, name, CHAMPION)
     if champion is None:
@@ -282,6 +300,10 @@ def champion_fingerprint(config: TrackingConfig) -> tuple[str, str] | None:
     """(champion version, the data fingerprint its training run recorded), or None without a champion."""
     if not store_exists(config):
         return None
+    return retry_when_locked(config, "read the champion's data fingerprint", lambda: _fingerprint(config))
+
+
+def _fingerprint(config: TrackingConfig) -> tuple[str, str] | None:
     client = tracking_client(config)
     try:
         champion = version_by_alias(client, config.model_name, CHAMPION)
@@ -296,9 +318,14 @@ def champion_fingerprint(config: TrackingConfig) -> tuple[str, str] | None:
 
 def list_versions(config: TrackingConfig) -> pd.DataFrame:
     """Every registered version, newest first: aliases, creation time, run, gates, bias flags and
-    the headline metrics recorded at registration (one column each)."""
+    the headline metrics recorded at registration (one column each). RegistryBusyError when the
+    registry stays locked through a short retry."""
     if not store_exists(config):
         return pd.DataFrame(columns=_LIST_COLUMNS)
+    return retry_when_locked(config, "list the registered versions", lambda: _list_versions(config))
+
+
+def _list_versions(config: TrackingConfig) -> pd.DataFrame:
     client = tracking_client(config)
     try:
         aliases = registered_aliases(client, config.model_name)
