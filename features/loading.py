@@ -42,9 +42,9 @@ import pyarrow.parquet as pq
 
 from features.contract import DISTRICTS, OPTIONAL_TABLES, TABLES, Column, Kind, Table
 from features.schemas import LOADED_DTYPES
+from features.settings import DEFAULT_DATASET
 from features.tables import Tables
 from features.validation import (
-    OLD_DATE_YEAR,
     Issue,
     ValidationReport,
     check_birth_years,
@@ -111,7 +111,7 @@ def load_valid_tables(directory: Path) -> Tables:
     return result.tables
 
 
-def load_tables(directory: Path, old_date_year: int = OLD_DATE_YEAR) -> LoadResult:
+def load_tables(directory: Path, old_date_year: int = DEFAULT_DATASET.old_date_year) -> LoadResult:
     """Load and validate a data set directory; never raises for bad data.
 
     Event dates before `old_date_year` are warnings (`old_date`), not errors.

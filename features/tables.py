@@ -8,14 +8,23 @@ builds typed frames from trusted in-memory data, and writes data sets out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
-from features.contract import ALL_TABLES, DISTRICTS, OPTIONAL_TABLES, TABLES, TRUTH, TRUTH_DIR, Table, table
+from features.contract import (
+    ALL_TABLES,
+    DISTRICTS,
+    EVENT_TABLES,
+    OPTIONAL_TABLES,
+    TRUTH,
+    TRUTH_DIR,
+    Table,
+    table,
+)
 
 FileFormat = Literal["parquet", "csv"]
 
@@ -78,6 +87,28 @@ class Tables:
         dates = self._event_date_bounds()
         return min(low for low, _ in dates) if dates else None
 
+    def last_dates(self) -> dict[str, pd.Timestamp | None]:
+        """Each dated table's last event date (None for a table without dated rows), in contract order."""
+        last: dict[str, pd.Timestamp | None] = {}
+        for spec in EVENT_TABLES:
+            col = self[spec.name][str(spec.event_date)]
+            last[spec.name] = pd.Timestamp(col.max()) if col.notna().any() else None
+        return last
+
+    def known_through(self, continuous_tables: Sequence[str]) -> pd.Timestamp | None:
+        """The latest date every continuously fed table covers: the default as-of date of every command.
+
+        The earliest of those tables' last dates, so that one table's new month (a month of
+        inspections ingested alone) does not move the default date to where the others are stale.
+        A continuous table without dated rows is skipped (it tells nothing about how far the data
+        reaches); with none that has rows, the data set's last date. None without any dated rows.
+        """
+        last = self.last_dates()
+        if unknown := [name for name in continuous_tables if name not in last]:
+            raise ValueError(f"not a dated table of the contract: {', '.join(unknown)}")
+        covered = [date for name, date in last.items() if name in continuous_tables and date is not None]
+        return min(covered) if covered else self.last_date()
+
     def as_of_refusal(self, as_of: dt.date) -> str | None:
         """The one rule for an as-of date, shared by the CLI and the API: within the data's dates
         (first to last event date). None when it is; else the sentence that says why not."""
@@ -88,13 +119,34 @@ class Tables:
 
     def _event_date_bounds(self) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         bounds: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-        for spec in TABLES:
-            if spec.event_date is None:
-                continue
-            col = self[spec.name][spec.event_date]
+        for spec in EVENT_TABLES:
+            col = self[spec.name][str(spec.event_date)]
             if len(col) and col.notna().any():
                 bounds.append((pd.Timestamp(col.min()), pd.Timestamp(col.max())))
         return bounds
+
+
+def run_ahead_warning(
+    last_dates: Mapping[str, pd.Timestamp | None], known_through: pd.Timestamp
+) -> str | None:
+    """The sentence that names each table whose last date lies after the known-through date, or None.
+
+    Rows after that date are loaded and count from their own dates on, but commands default to
+    the known-through date: the continuously fed tables are stale beyond it.
+    """
+    ahead = [
+        f"{name} (to {date.date()})"
+        for name, date in last_dates.items()
+        if date is not None and date > known_through
+    ]
+    if not ahead:
+        return None
+    through = known_through.date()
+    return (
+        f"{', '.join(ahead)} {'runs' if len(ahead) == 1 else 'run'} ahead of the date the data set is "
+        f"known through, {through} (the last date every continuously fed table covers): "
+        f"as-of dates default to {through}"
+    )
 
 
 def empty_frame(spec: Table) -> pd.DataFrame:

@@ -4,9 +4,9 @@
 turns its failure cases into `Issue`s; `check_references` checks the foreign
 keys across tables, `check_listed` the codes that should appear in an optional
 table (warnings), `check_parents` that a table's parent links end,
-`check_birth_years` that no date of a person's rows lies (more than a year)
-before the person's birth year, and `check_old_dates` warns of event dates
-before `OLD_DATE_YEAR`.
+`check_birth_years` that no date of a person's rows lies in a year before the
+person's birth year, and `check_old_dates` warns of event dates before the
+configured year (`DatasetSettings.old_date_year`, default 1990).
 Reading files and coercing types is `features.loading`.
 """
 
@@ -24,11 +24,9 @@ import pyarrow.compute as pc
 
 from features.contract import ALL_TABLES, PERSONS, TABLE_NAMES, Kind, Table
 from features.schemas import EARLIEST_DATE, split_check_name, table_schema
+from features.settings import DEFAULT_DATASET
 
 Severity = Literal["error", "warning"]
-
-# Event dates before this year are warned about (`check_old_dates`): old permits are real.
-OLD_DATE_YEAR = 1990
 
 MAX_ROWS_SHOWN = 5
 MAX_VALUES_SHOWN = 3
@@ -268,19 +266,13 @@ def check_listed(frames: Mapping[str, pd.DataFrame], unusable: set[str]) -> list
     return issues
 
 
-# Years a date may lie before the recorded birth year: a birth year computed from an
-# age (`year - age`) is one too late before the birthday. The simulated worlds have such
-# rows (a child's first permit, issued before the period, in the year before its birth year).
-BIRTH_YEAR_LEEWAY = 1
-
-
 def check_birth_years(frames: Mapping[str, pd.DataFrame], unusable: set[str]) -> list[Issue]:
     """`before_birth` for dates of a person's rows that fall in a year before the person's `birth_year`.
 
     Every date column of a table with a `person_id` into persons is checked (a
-    permit cannot expire before its holder was born either). A birth year one
-    too late is let pass (`BIRTH_YEAR_LEEWAY`): a year derived from an age, as
-    registers and the simulator do, is a year late for part of the year.
+    permit cannot expire before its holder was born either). The rule is exact
+    at the year: a date in the birth year itself passes (the contract has no
+    birth day), a date in any earlier year is refused.
     Skipped when the persons table is absent, its ids are not unique, or its
     ids or birth years could not all be read (those are reported already).
     """
@@ -307,18 +299,20 @@ def check_birth_years(frames: Mapping[str, pd.DataFrame], unusable: set[str]) ->
             year = dates.dt.year.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
             year[(dates < EARLIEST_DATE).to_numpy(dtype=bool, na_value=False)] = np.nan  # an error already
             with np.errstate(invalid="ignore"):  # NaN (no date, unknown person) compares False
-                rows = np.flatnonzero(year < born - BIRTH_YEAR_LEEWAY)
+                rows = np.flatnonzero(year < born)
             if len(rows):
                 shown = [
                     f"{dates.iloc[r].date().isoformat()} (born {int(born[r])})"
                     for r in rows[: MAX_VALUES_SHOWN * 4]
                 ]
-                message = f"more than {_plural(BIRTH_YEAR_LEEWAY, 'year')} before the person's birth_year"
+                message = "in a year before the person's birth_year"
                 issues.append(row_issue(spec.name, col.name, "before_birth", message, rows, shown))
     return issues
 
 
-def check_old_dates(frames: Mapping[str, pd.DataFrame], before_year: int = OLD_DATE_YEAR) -> list[Issue]:
+def check_old_dates(
+    frames: Mapping[str, pd.DataFrame], before_year: int = DEFAULT_DATASET.old_date_year
+) -> list[Issue]:
     """`old_date` warnings: event dates before `before_year` (and not before 1900, an error already).
 
     Old permits and crossings are real, so these pass; but a date decades back is

@@ -5,7 +5,7 @@ environment variables (nested pieces with `__`, e.g. `TIMPORA_SERVING__PORT=3001
 a `.env` file, and a TOML file (`TIMPORA_CONFIG`, else `timpora.toml` in the
 current directory when present). The service's constructor and the CLI build it;
 modules below them receive typed pieces (`ServingSettings`, `DriftSettings`,
-`TrackingConfig`, paths) and never read the environment.
+`DatasetSettings`, `TrackingConfig`, paths) and never read the environment.
 
 Paths resolve against one home folder (`TIMPORA_HOME`): by default the `var/`
 folder of the checkout when Timpora runs from one, else `~/.local/share/timpora`,
@@ -25,6 +25,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from features.settings import DatasetSettings
 from models.drift import DriftSettings
 from models.mlflow_store import TrackingConfig, local_tracking
 from serving.options import ServingSettings
@@ -47,7 +48,7 @@ class SettingsError(ValueError):
 
 
 class ServiceSettings(BaseSettings):
-    """Everything the scoring service reads: paths, the tracking store, the service and drift pieces."""
+    """Everything the scoring service reads: paths, the tracking store, the service, drift, data set."""
 
     model_config = SettingsConfigDict(
         env_prefix="TIMPORA_",
@@ -70,6 +71,7 @@ class ServiceSettings(BaseSettings):
     )
     serving: ServingSettings = Field(default_factory=ServingSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
 
     @classmethod
     def settings_customise_sources(

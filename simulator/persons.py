@@ -59,6 +59,7 @@ X_SHARE = 0.003
 AGE = np.array([[38, 8, 21, 62], [46, 9, 25, 75], [36, 8, 20, 70], [23, 3, 18, 35], [66, 5, 60, 85],
                 [48, 12, 25, 85], [38, 12, 18, 80]], dtype=np.float64)  # fmt: skip
 RISK_SIGMA = 0.9
+DAYS_PER_YEAR = 365.25
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,14 @@ class Persons:
 
     nationality: IntArray  # code in NATIONALITIES
     sex: IntArray  # code in SEX
-    birth_year: IntArray
+    birth_year: IntArray  # the year of `born`
     role: IntArray  # Role
     visitor_kind: IntArray  # VisitorKind
     risk: FloatArray  # latent propensity to violate, mean 1 (hidden)
     sponsor: IntArray  # first sponsor, -1 for none
     home: IntArray  # district code of residence (or stay, for visitors)
     alt: IntArray  # another district in the same region (moves, work elsewhere)
+    born: IntArray  # day number of birth: no permit of the person is issued before it
 
     @property
     def n(self) -> int:
@@ -108,13 +110,15 @@ def draw_persons(n: int, sponsors: Sponsors, period: Period, rng: np.random.Gene
     age = np.clip(mean + sd * rng.standard_normal(n), lo, hi)
     child = (role == Role.FAMILY) & (rng.random(n) < 0.4)
     age = np.where(child, rng.uniform(0, 17.9, n), age)
-    start_year = int(np.datetime64(period.start, "D").astype("datetime64[Y]").astype(int)) + 1970
-    birth_year = start_year - np.floor(age).astype(np.int64)
+    # The birth year of the birthday `age` years before the period starts (not the start's year minus
+    # whole years of age, which is a year late for everyone whose birthday falls after the start's day).
+    born = period.start - np.floor(age * DAYS_PER_YEAR).astype(np.int64)
+    birth_year = born.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     risk = risk_multiplier(rng.standard_normal(n), RISK_SIGMA)
     sponsor = _draw_sponsor(role, kind, sponsors, rng)
     home = _draw_home(role, kind, sponsor, sponsors, rng)
     alt = _other_district_in_region(home, rng)
-    return Persons(nationality, sex, birth_year, role, kind, risk, sponsor, home, alt)
+    return Persons(nationality, sex, birth_year, role, kind, risk, sponsor, home, alt, born)
 
 
 def _draw_sponsor(role: IntArray, kind: IntArray, sponsors: Sponsors, rng: np.random.Generator) -> IntArray:

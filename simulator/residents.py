@@ -100,7 +100,8 @@ def plan_residents(
     arrival = np.where(burst, uniform_days(rng, growth, np.minimum(growth + 240, period.end), n), arrival)
     pre &= ~burst
     first_len = np.where((role == Role.PERMANENT) & pre, ITAP_DAYS, base_len)
-    first_issue = np.where(pre, period.start - np.floor(rng.random(n) * first_len).astype(np.int64), arrival)
+    issued_before = period.start - np.floor(rng.random(n) * first_len).astype(np.int64)
+    first_issue = np.where(pre, np.maximum(issued_before, persons.born[idx]), arrival)  # not before birth
     median_stay = STAY_MEDIAN_YEARS[role] * 365
     stay = lognormal_days(rng, median_stay, 0.6, n, minimum=30)
     leave = np.where(

@@ -1,7 +1,7 @@
 """Input hardening (issue 13): what `timpora validate` (loading) and `ingest` refuse, and what they accept.
 
-- dates before 1900 (an error), before the person's birth year (an error), and
-  event dates before `OLD_DATE_YEAR` (a warning only: old permits are real);
+- dates before 1900 (an error), in a year before the person's birth year (an error), and
+  event dates before `old_date_year` (default 1990; a warning only: old permits are real);
 - a violation found without its violation_type;
 - integer columns written by pandas as `10.0` (accepted), `10.5` (refused);
 - control characters in any identifier column.
@@ -98,15 +98,15 @@ def test_1900_itself_is_no_error(tmp_path: Path) -> None:
     assert [i for i in issues if i.severity == "error"] == []
 
 
-def test_a_date_in_a_year_well_before_the_persons_birth_is_refused(tmp_path: Path) -> None:
-    # P2 was born in 1990: a crossing in 1988 cannot be theirs; the year before their birth year passes.
+def test_a_date_in_a_year_before_the_persons_birth_is_refused(tmp_path: Path) -> None:
+    # P2 was born in 1990: crossings in 1988 and 1989 cannot be theirs; the birth year itself passes.
     issues = loaded(
         tmp_path,
         cells("border_crossings", {(2, "crossing_date"): "1988-03-01", (3, "crossing_date"): "1989-03-20"}),
-        cells("persons", {(3, "birth_year"): "2023"}),  # P3's rows are from 2022: one year of leeway
+        cells("persons", {(3, "birth_year"): "2022"}),  # P3's rows are from 2022: the birth year passes
     )
     errors = [i for i in issues if i.severity == "error"]
-    assert found(errors) == {("error", "border_crossings", "crossing_date", "before_birth", (2,))}
+    assert found(errors) == {("error", "border_crossings", "crossing_date", "before_birth", (2, 3))}
     assert "1988-03-01 (born 1990)" in errors[0].message and "birth_year" in errors[0].message
 
 

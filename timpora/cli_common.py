@@ -97,12 +97,13 @@ def load_data(data: Path) -> Tables:
         return load_valid_tables(data)
 
 
-def latest_date(tables: Tables) -> dt.date:
-    """The last event date in the data set (the default as-of date); exit 1 if it has no dated rows."""
-    last = tables.last_date()
-    if last is None:
+def default_as_of(tables: Tables) -> dt.date:
+    """The default as-of date: the date the data set is known through (the last date every continuously
+    fed table of the settings covers, `Tables.known_through`); exit 1 if it has no dated rows."""
+    known = tables.known_through(settings().dataset.continuous_tables)
+    if known is None:
         fail("the data set has no dated rows; pass --as-of")
-    return last.date()
+    return known.date()
 
 
 def parse_date(value: str, option: str) -> dt.date:

@@ -1,7 +1,7 @@
 """Timpora's settings, built once at an edge (the CLI, the service, the closed loop) and passed down.
 
 Every setting is declared once: the service's part (paths, the tracking store,
-`serving`, `drift`) in `serving.settings.ServiceSettings`; training and the
+`serving`, `drift`, `dataset`) in `serving.settings.ServiceSettings`; training and the
 simulated world here. Sources, precedence and the home folder: see
 `serving.settings`. `timpora settings` prints the values in force.
 """

@@ -19,6 +19,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from features.settings import DatasetSettings
 from features.tables import Tables
 from features.timeline import build_timeline
 from models.drift import drift_report
@@ -74,11 +75,11 @@ def _link_runs(tracking: TrackingConfig, challenger_run: str, champion_version: 
         client.set_tag(champion.run_id, CHALLENGER_RUN_TAG, challenger_run)
 
 
-def _log_drift(tracking: TrackingConfig, outcome: TrainingOutcome) -> None:
-    """The challenger's drift from its training cases to the data's last date, logged into its run
+def _log_drift(tracking: TrackingConfig, outcome: TrainingOutcome, dataset: DatasetSettings) -> None:
+    """The challenger's drift from its training cases to the known-through date, logged into its run
     (the tables are those the run trained on: loaded and validated once)."""
     tables = outcome.tables
-    last = tables.last_date()
+    last = tables.known_through(dataset.continuous_tables)
     if last is None:
         return
     report = drift_report(outcome.result.model, build_timeline(tables), last.date())
@@ -105,7 +106,7 @@ def retrain(
     outcome = run_training(data_dir, options, tracking, tables=tables, truth=truth)
     if outcome.champion_version is not None:
         _link_runs(tracking, outcome.run_id, outcome.champion_version)
-    _log_drift(tracking, outcome)
+    _log_drift(tracking, outcome, options.dataset)
     new_flags = new_or_worse(outcome.bias_flags, outcome.champion_bias_flags)
     promotion = None
     if outcome.version is not None:

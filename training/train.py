@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from features.labels import build_labels
 from features.pipeline import features_from_timeline
+from features.settings import DEFAULT_DATASET, DatasetSettings
 from features.tables import Tables
 from features.timeline import build_timeline
 from models.office_rule import office_rule_scores
@@ -38,6 +39,7 @@ ObjectiveChoice = Literal["binary", "lambdarank", "both"]
 @dataclass(frozen=True)
 class TrainOptions:
     defaults: TrainingSettings = field(default_factory=TrainingSettings)
+    dataset: DatasetSettings = DEFAULT_DATASET  # the default cut-off ends at the known-through date
     objective: ObjectiveChoice = "binary"
     cutoff: dt.date | None = None
     horizon_days: int | None = None
@@ -132,7 +134,7 @@ def _precision_over_dates(model: RiskModel, cases: CaseSet, k: int) -> float:
 
 
 def split_for(tables: Tables, options: TrainOptions) -> TemporalSplit:
-    last = tables.last_date()
+    last = tables.known_through(options.dataset.continuous_tables)  # not a table that runs ahead
     first = _first_date(tables)
     if last is None or first is None:
         raise ValueError("the data set has no dated rows to train on")

@@ -292,7 +292,8 @@ function fillFilters(options) {
   asOf.min = options.first_date;
   asOf.max = options.last_date;
   if (!asOf.value || asOf.value < options.first_date || asOf.value > options.last_date) {
-    asOf.value = options.last_date;
+    // The date every continuously fed table covers: a table that runs ahead does not move the default.
+    asOf.value = options.known_through || options.last_date;
   }
   const k = $("k");
   k.max = String(options.max_k);
