@@ -1,4 +1,4 @@
-"""Adding new rows to one event table of a data set directory: validated, idempotent, atomic.
+"""Adding new rows to one table of a data set directory, or correcting rows: validated, idempotent, atomic.
 
 `ingest` never raises for bad data: like `load_tables` it returns a report of
 named issues, and writes nothing unless the file passes every check. A file is
@@ -13,13 +13,13 @@ steps; the checks are in `features.ingest_checks`, the lock and the file writes
 in `features.transaction`.
 
 Decisions beyond the issue's text:
-- Only event tables (those with an event date) take additions. `persons` and
-  `sponsors` are refused (`not_an_event_table`): they have no event date, so
-  "nothing dated after today" cannot be checked, and a changed row there is a
-  correction of the register, not an addition; a new register comes as a new
-  data set export.
+- Every required table takes additions: the event tables, and the registers
+  `persons` and `sponsors` (new arrivals and new sponsors, by new ids). The
+  optional `districts` table is reference data, written as a whole file
+  (`not_ingestible`). Ingest is per table: new persons first, then their permits.
 - "Dated after today" is about the table's event date (the date that places a
-  row in time). Other dates may lie ahead by nature (a permit's expiry_date).
+  row in time), a sponsor's registered_date, a person's birth_year (after
+  today's year). Other dates may lie ahead by nature (a permit's expiry_date).
 - A row's identity is the table's unique key where it has one. Tables without
   a key (border_crossings, address_reports, labour_violations) legitimately
   hold identical rows (two hotel reports of one person on one day), so they
@@ -28,7 +28,32 @@ Decisions beyond the issue's text:
   equals an existing one in every column cannot be told apart and is skipped.
 - Values are compared after coercion to the contract (CSV "0.5" equals parquet
   0.5). An optional column absent from the file is null, so it conflicts with
-  a value already set.
+  a value already set. A conflict's message says to use a correction.
+- A correction (`correct=True`, with a `reason`) replaces rows by the table's
+  key (`Table.key`: person_id, sponsor_id, permit_id, report_id,
+  inspection_id); tables without a key (border_crossings, address_reports,
+  labour_violations) cannot be corrected (`no_key_to_correct`): an identical
+  row may legitimately occur twice, so no row can be named. Every key of the
+  file must be in the table (`correction_of_missing_row`: a correction never
+  adds); rows equal to the table's are unchanged; the others take the old rows'
+  places (the table keeps its order). The file passes the same checks as an
+  addition, and then the whole data set with the corrected table passes the
+  contract's validation (a corrected birth year can break another table's
+  rows). The reason must be set and printable (`correction_reason`). An outcomes
+  template is refused (`template_in_correction`); a corrected LIST inspection
+  is checked against its list only when its list columns change (a list
+  superseded since the visit does not block correcting its outcome).
+- The log line of a correction holds the reason and the replaced rows as they
+  were (`old_rows`, JSON records in the contract's columns: dates as
+  YYYY-MM-DD, nulls as null), so a correction can be undone by ingesting them
+  back with `--correct`. It is written (fsynced) before the corrected table is
+  renamed into place, so the old values are on disk before they leave the
+  table; if the rename fails the line is taken back. A process killed between
+  the two leaves a line whose `table_sha256_after` is not the table's hash:
+  that correction did not land.
+- Committed lists need nothing: a list's outcomes are read from the
+  inspections table when asked (`features.lists.list_outcomes`), so a
+  corrected outcome shows there at once; a list's own files never change.
 - A file with a header but no data rows is valid and adds nothing; a file
   without even a header is unreadable.
 - The table's existing file must hold no columns outside the contract:
@@ -49,7 +74,7 @@ Decisions beyond the issue's text:
   table file is then left untouched). Rejections change nothing and are not
   logged. The line is appended after the table is in place, so it never claims
   rows that are not there; a process killed between the two leaves the rows
-  without a log line.
+  without a log line (a correction: see above).
 """
 
 from __future__ import annotations
@@ -57,13 +82,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from features.clock import utc_timestamp
-from features.contract import TABLES_BY_NAME
-from features.ingest_checks import EVENT_TABLES, check_request, plan
+from features.contract import TABLES_BY_NAME, Kind, Table
+from features.ingest_checks import EVENT_TABLES, INGEST_TABLES, check_request, plan, reason_problem
 from features.lists import append_not_visited
+from features.settings import DEFAULT_DATASET
 from features.transaction import (
     LOCK_FILE,
     LOG_DIR,
@@ -76,11 +106,13 @@ from features.transaction import (
     remove_stale_temporaries,
     replace_table,
     sha256_file,
+    truncate_log,
 )
 from features.validation import Issue, ValidationReport
 
 __all__ = [
     "EVENT_TABLES",
+    "INGEST_TABLES",
     "LOCK_FILE",
     "LOG_DIR",
     "LOG_FILE",
@@ -89,6 +121,7 @@ __all__ = [
     "IngestResult",
     "ingest",
     "read_log",
+    "reason_problem",
 ]
 
 
@@ -109,6 +142,12 @@ class IngestRecord:
     table_sha256_before: str
     table_sha256_after: str
     not_visited_recorded: int = 0  # listed cases of an outcomes template recorded as not inspected
+    correction: bool = False  # rows replaced by key rather than added
+    reason: str | None = None  # why, for a correction
+    rows_corrected: int = 0
+    old_rows: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # a correction: the replaced rows as they were
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=False)
@@ -127,6 +166,7 @@ class IngestResult:
     written: bool  # the table file was replaced
     record: IngestRecord | None  # None when rejected
     not_visited: int = 0  # outcomes-template rows marked not visited (recorded on their list, not added)
+    corrected: int = 0  # a correction: rows replaced by key
 
     @property
     def ok(self) -> bool:
@@ -139,50 +179,63 @@ def ingest(
     table: str = "inspections",
     dry_run: bool = False,
     today: dt.date | None = None,
+    correct: bool = False,
+    reason: str | None = None,
+    old_date_year: int = DEFAULT_DATASET.old_date_year,
 ) -> IngestResult:
     """Validate `file` as new rows of `table` and append those not already in the data set.
 
-    Returns a result whose report names every problem; nothing is written unless
-    it is free of errors. Raises only for I/O failures (e.g. a read-only directory).
+    With `correct` (and a `reason`), the file's rows replace the rows of the
+    same key instead, and the log line keeps the replaced rows. Returns a result
+    whose report names every problem; nothing is written unless it is free of
+    errors. Raises only for I/O failures (e.g. a read-only directory).
     """
     directory, file = Path(directory), Path(file)
     today = today or dt.date.today()
-    issues = check_request(directory, file, table)
+    issues = check_request(directory, file, table, correct, reason)
     if issues:
         return _rejected(table, file, issues, 0)
     spec = TABLES_BY_NAME[table]
     with lock(directory, exclusive=not dry_run):
         if not dry_run:
             remove_stale_temporaries(directory)
-        planned = plan(directory, file, spec, today)
+        planned = plan(directory, file, spec, today, correct, old_date_year)
         if not planned.report.ok:
             return _rejected(table, file, planned.report.issues, planned.rows_in_file)
         before = sha256_file(planned.path)
-        after = before
-        written = False
-        if planned.combined is not None and not dry_run:
-            after = replace_table(planned.path, planned.combined)
-            written = True
         file_sha256 = sha256_file(file)
-        recorded = 0
-        if planned.not_visited is not None and not dry_run:
-            recorded = append_not_visited(directory, planned.not_visited, file_sha256)
-        record = IngestRecord(
-            time=utc_timestamp(),
-            user=current_user(),
-            host=socket.gethostname(),
-            table=table,
-            file=str(file.resolve()),
-            file_sha256=file_sha256,
-            rows_in_file=planned.rows_in_file,
-            rows_added=planned.added,
-            rows_already_present=planned.unchanged,
-            dry_run=dry_run,
-            table_sha256_before=before,
-            table_sha256_after=after,
-            not_visited_recorded=recorded,
-        )
-        if not dry_run:
+
+        def record_for(after: str, recorded: int = 0) -> IngestRecord:
+            return IngestRecord(
+                time=utc_timestamp(),
+                user=current_user(),
+                host=socket.gethostname(),
+                table=table,
+                file=str(file.resolve()),
+                file_sha256=file_sha256,
+                rows_in_file=planned.rows_in_file,
+                rows_added=planned.added,
+                rows_already_present=planned.unchanged,
+                dry_run=dry_run,
+                table_sha256_before=before,
+                table_sha256_after=after,
+                not_visited_recorded=recorded,
+                correction=correct,
+                reason=reason.strip() if correct and reason else None,
+                rows_corrected=planned.corrected,
+                old_rows=[] if planned.replaced is None else json_records(spec, planned.replaced),
+            )
+
+        if dry_run:
+            record = record_for(before)
+        elif correct:
+            record = _replace_logged(directory, planned.path, planned.combined, record_for, before)
+        else:
+            after = before if planned.combined is None else replace_table(planned.path, planned.combined)
+            recorded = 0
+            if planned.not_visited is not None:
+                recorded = append_not_visited(directory, planned.not_visited, file_sha256)
+            record = record_for(after, recorded)
             append_log(directory, record.to_json())
     not_visited = 0 if planned.not_visited is None else len(planned.not_visited)
     return IngestResult(
@@ -192,10 +245,65 @@ def ingest(
         planned.added,
         planned.unchanged,
         planned.report,
-        written,
+        not dry_run and planned.combined is not None,
         record,
         not_visited,
+        planned.corrected,
     )
+
+
+def _replace_logged(
+    directory: Path,
+    path: Path,
+    combined: pd.DataFrame | None,
+    record_for: Callable[[str], IngestRecord],
+    before: str,
+) -> IngestRecord:
+    """A correction's write: the log line (with the replaced rows) on disk first, then the table.
+
+    The line is appended once the new table file is written and fsynced (its
+    hash known), before the rename; if the rename fails, the line is cut off
+    again. A correction that changes nothing leaves the table alone and logs.
+    """
+    if combined is None:
+        record = record_for(before)
+        append_log(directory, record.to_json())
+        return record
+    logged: list[tuple[IngestRecord, int]] = []
+
+    def log(after: str) -> None:
+        record = record_for(after)
+        logged.append((record, append_log(directory, record.to_json())))
+
+    try:
+        replace_table(path, combined, before_replace=log)
+    except BaseException:
+        if logged:
+            truncate_log(directory, logged[0][1])
+        raise
+    return logged[0][0]
+
+
+def json_records(spec: Table, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of `spec` as JSON-ready records: dates as YYYY-MM-DD, nulls as None, numbers exact.
+
+    What a correction's log line keeps of the rows it replaced; written back as a
+    CSV or parquet file, the records read as the same rows.
+    """
+    columns: dict[str, list[Any]] = {}
+    for col in spec.columns:
+        values = frame[col.name]
+        if col.kind == Kind.DATE:
+            values = values.dt.strftime("%Y-%m-%d")
+        present = values.notna().to_numpy(dtype=bool)
+        items = values.astype(object).tolist()
+        columns[col.name] = [_plain(v) if ok else None for v, ok in zip(items, present, strict=True)]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON writes (a float's repr is exact)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def read_log(directory: Path) -> list[IngestRecord]:

@@ -64,10 +64,17 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, temporary: Path, write: Callable[[Path], object]) -> str:
+def write_atomic(
+    path: Path,
+    temporary: Path,
+    write: Callable[[Path], object],
+    before_replace: Callable[[str], object] | None = None,
+) -> str:
     """Write `path` through `temporary` (same directory): write, fsync, rename; the new file's sha256.
 
-    `write` writes the whole content to the path it is given. If anything fails
+    `write` writes the whole content to the path it is given. `before_replace`,
+    if given, is called with the new file's sha256 once it is on disk and before
+    the rename (a correction logs the rows it replaces there). If anything fails
     the temporary file is removed and `path` is left as it was. The caller
     fsyncs the directory (once, after all of its renames).
     """
@@ -76,6 +83,8 @@ def write_atomic(path: Path, temporary: Path, write: Callable[[Path], object]) -
         with temporary.open("rb") as f:
             digest = sha256_of(f)
             os.fsync(f.fileno())  # the data is on disk before the name points at it
+        if before_replace is not None:
+            before_replace(digest)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -83,16 +92,20 @@ def write_atomic(path: Path, temporary: Path, write: Callable[[Path], object]) -
     return digest
 
 
-def replace_table(path: Path, frame: pd.DataFrame) -> str:
+def replace_table(
+    path: Path, frame: pd.DataFrame, before_replace: Callable[[str], object] | None = None
+) -> str:
     """Atomically replace a table file with `frame` in the same format; the new file's sha256.
 
     The frame is written as `write_tables` writes it. The temporary file is
     `<dir>/.ingest-tmp-<table>.<format>` (never `<table>.<format>`: no loader
-    opens it), and the directory is fsynced after the rename.
+    opens it), and the directory is fsynced after the rename. `before_replace`
+    is as for `write_atomic`.
     """
     fmt: FileFormat = "csv" if path.suffix == ".csv" else "parquet"
     stem = path.parent / f"{TEMP_PREFIX}{path.stem}"
-    digest = write_atomic(path, stem.with_suffix(f".{fmt}"), lambda _: write_frame(frame, stem, fmt))
+    temporary = stem.with_suffix(f".{fmt}")
+    digest = write_atomic(path, temporary, lambda _: write_frame(frame, stem, fmt), before_replace)
     fsync_directory(path.parent)
     return digest
 
@@ -115,11 +128,32 @@ def append_line(path: Path, line: str, mode: int = 0o666) -> None:
         os.fsync(f.fileno())
 
 
-def append_log(directory: Path, line: str) -> None:
-    """Append one line to the data set's ingest log `<dir>/_ingest/log.jsonl` (created 0600 if needed)."""
+def append_log(directory: Path, line: str) -> int:
+    """Append one line to the data set's ingest log `<dir>/_ingest/log.jsonl` (created 0600 if needed).
+
+    Returns the log's size before the line, for `truncate_log`.
+    """
     path = log_path(directory)
     path.parent.mkdir(exist_ok=True)
+    size = path.stat().st_size if path.exists() else 0
     append_line(path, line, mode=0o600)
+    return size
+
+
+def truncate_log(directory: Path, size: int) -> None:
+    """Cut the ingest log back to `size` bytes: take back a line whose change did not happen.
+
+    Only under the exclusive lock, right after `append_log` returned `size`. A log
+    that line created is removed again.
+    """
+    path = log_path(directory)
+    if size == 0:
+        path.unlink(missing_ok=True)
+        return
+    with path.open("r+b") as f:
+        f.truncate(size)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def log_path(directory: Path) -> Path:

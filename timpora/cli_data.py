@@ -15,8 +15,8 @@ from timpora.cli_common import (
     EXIT_ERROR,
     EXIT_USAGE,
     console,
+    default_as_of,
     fail,
-    latest_date,
     load_data,
     parse_date,
     say,
@@ -91,13 +91,16 @@ def simulate(
 def validate(
     data: Annotated[Path, typer.Argument(help="Data set directory: one <table>.parquet or .csv per table.")],
 ) -> None:
-    """Check a data set against the data contract and print a report (exit 1 if invalid)."""
+    """Check a data set against the data contract and print a report (exit 1 if invalid), then each
+    table's last date and the date the data set is known through (the default as-of date)."""
     from features.loading import load_tables
+    from timpora.cli_dates import print_data_dates
 
-    result = load_tables(data)
+    result = load_tables(data, old_date_year=settings().dataset.old_date_year)
     say(result.report.render())
-    if not result.report.ok:
+    if not result.report.ok or result.tables is None:
         raise typer.Exit(EXIT_ERROR)
+    print_data_dates(result.tables)
 
 
 def ingest(
@@ -106,7 +109,8 @@ def ingest(
         Path, typer.Argument(help="CSV or parquet file of new rows, in the contract's columns of the table.")
     ],
     table: Annotated[
-        str, typer.Option(help="Event table the rows belong to (persons and sponsors are refused).")
+        str,
+        typer.Option(help="Table the rows belong to: an event table, or persons and sponsors (new ids)."),
     ] = "inspections",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report what would be added; write nothing.")
@@ -115,13 +119,39 @@ def ingest(
         str | None,
         typer.Option(help="Today (YYYY-MM-DD): rows dated later are rejected. Default: the system date."),
     ] = None,
+    correct: Annotated[
+        bool,
+        typer.Option(
+            "--correct",
+            help="Replace the rows of the same key (each must exist) instead of adding; "
+            "the old rows are kept in the ingest log. Needs --reason.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option(help="Why the rows are corrected (with --correct; kept in the ingest log).")
+    ] = None,
 ) -> None:
-    """Add new rows to an event table: checked, idempotent, atomic, logged (exit 1 if rejected)."""
+    """Add new rows to a table, or correct rows by key: checked, atomic, logged (exit 1 if rejected)."""
     from features.ingest import ingest as ingest_rows
+    from features.ingest import reason_problem
+    from timpora.cli_dates import print_data_dates
 
     day = parse_date(today, "--today") if today else None
+    if correct and (problem := reason_problem(reason)) is not None:
+        fail(problem, EXIT_USAGE)
+    if reason is not None and not correct:
+        fail("--reason goes with --correct: an addition needs no reason", EXIT_USAGE)
     try:
-        result = ingest_rows(data, file, table, dry_run=dry_run, today=day)
+        result = ingest_rows(
+            data,
+            file,
+            table,
+            dry_run=dry_run,
+            today=day,
+            correct=correct,
+            reason=reason,
+            old_date_year=settings().dataset.old_date_year,
+        )
     except OSError as exc:
         fail(f"cannot ingest into {data}: {exc}")
     if not result.ok:
@@ -129,17 +159,26 @@ def ingest(
         fail(f"rejected {file}: nothing was written")
     for issue in result.report.warnings:
         say(issue.render())
-    verb = "would add" if dry_run else "added"
-    lines = [f"{result.table}: {result.rows_in_file:,} rows in {file}, {verb} {result.added:,}"]
+    if correct:
+        verb = "would correct" if dry_run else "corrected"
+        count = result.corrected
+    else:
+        verb = "would add" if dry_run else "added"
+        count = result.added
+    lines = [f"{result.table}: {result.rows_in_file:,} rows in {file}, {verb} {count:,}"]
     if result.unchanged:
         lines.append(f"{result.unchanged:,} rows already present, unchanged")
     if result.not_visited:
         lines.append(f"{result.not_visited:,} listed cases recorded as not visited on their list")
     if dry_run:
         lines.append("dry run: nothing written")
-    elif not result.added:
-        lines.append("nothing to add: the table was not rewritten")
+    elif not result.written:
+        lines.append(f"nothing to {'correct' if correct else 'add'}: the table was not rewritten")
+    elif correct:
+        lines.append("the replaced rows are kept in the ingest log")
     say("; ".join(lines))
+    if result.written:  # where the data set now reaches (a table run ahead moves no default date)
+        print_data_dates(load_data(data))
 
 
 def features(
@@ -150,7 +189,7 @@ def features(
         typer.Option(
             "--as-of",
             help="Date (YYYY-MM-DD) to compute features as of; repeat for several. "
-            "Default: the latest event date in the data.",
+            "Default: the date the data set is known through (see validate).",
         ),
     ] = None,
 ) -> None:
@@ -158,7 +197,7 @@ def features(
     from features.pipeline import build_features, describe_features
 
     tables = load_data(data)
-    dates = [parse_date(d, "--as-of") for d in as_of] if as_of else [latest_date(tables)]
+    dates = [parse_date(d, "--as-of") for d in as_of] if as_of else [default_as_of(tables)]
     matrix = build_features(tables, dates)
     out.parent.mkdir(parents=True, exist_ok=True)
     matrix.to_parquet(out)
