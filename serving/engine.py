@@ -26,6 +26,7 @@ import pandas as pd
 
 from features.assignment import RULE, arm_for
 from features.catalog import FAMILY_LABELS, FEATURES_BY_NAME, Family
+from features.filters import KnownFilters, UnknownFilterError
 from features.lists import (
     CommittedList,
     UnknownListError,
@@ -248,6 +249,7 @@ class ScoringEngine:
         self.known_through = known.date()  # the default date: every continuously fed table covers it
         self.timeline = build_timeline(tables)
         self.districts = sorted(str(d) for d in self.timeline.districts)
+        self.known_filters = KnownFilters.of(tables.districts, self.timeline.districts)  # the CLI's rule too
         self.data_dir = data_dir  # where lists are committed (`<data_dir>/_lists/`)
         self.permits = tables.permits[["person_id", "sponsor_id", "issue_date"]]  # sponsors for templates
         self.settings = settings or ServingSettings()
@@ -425,6 +427,11 @@ class ScoringEngine:
         if self.data_dir is None:
             raise RuntimeError("the engine has no data set directory to commit lists to")
         date = self.resolve_date(as_of)
+        try:  # an unknown district or permit type is a 400 with close valid values, not an empty list
+            checked = self.known_filters.check(district, permit_types)
+        except UnknownFilterError as error:
+            raise RequestError(error.message, error.field) from None
+        district, permit_types = checked.district, checked.permit_types
         entry = self._scored_date(date)
         share = self.settings.exploration_share if exploration_share is None else exploration_share
         design = exploration_design(design_kind or self.settings.exploration_design, share, self.settings)

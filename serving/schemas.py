@@ -50,8 +50,8 @@ District = Annotated[
     Field(
         strict=True,
         min_length=1,
-        max_length=16,
-        description="A district code or a code prefix (e.g. 36 or 3672).",
+        max_length=64,
+        description="A district code or a code prefix (e.g. 36 or 3672), or a district's name.",
     ),
 ]
 PermitType = Annotated[

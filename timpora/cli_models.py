@@ -252,7 +252,8 @@ def rank(
         ),
     ] = 50,
     district: Annotated[
-        str | None, typer.Option(help="Only cases in this district code (or code prefix).")
+        str | None,
+        typer.Option(help="Only cases in this district: a code, a code prefix, or a name (districts table)."),
     ] = None,
     permit_type: Annotated[
         list[str] | None, typer.Option("--permit-type", help="Only cases on this permit type; repeatable.")
@@ -262,12 +263,23 @@ def rank(
         str | None, typer.Option(help="A registered version to use instead of the champion.")
     ] = None,
 ) -> None:
-    """Rank the cases as of a date with the champion: rank, person, score, top reasons, model version."""
+    """Rank the cases as of a date with the champion: rank, person, score, top reasons, model version.
+
+    An unknown district or permit type exits 2 naming close valid values (the API's 400)."""
+    from features.filters import KnownFilters, UnknownFilterError
     from features.timeline import build_timeline
     from models.scoring import ranked_list
 
     model, version, tables, date = _model_data_and_date(data, as_of, model_version)
-    listed = ranked_list(model, version, build_timeline(tables), date, top, district, permit_type)
+    timeline = build_timeline(tables)
+    try:  # the API's rule (serving.engine.inspection_list)
+        checked = KnownFilters.of(tables.districts, timeline.districts).check(district, permit_type)
+    except UnknownFilterError as exc:
+        fail(exc.message, EXIT_USAGE)
+    listed = ranked_list(model, version, timeline, date, top, checked.district, checked.permit_types)
+    if listed.empty:
+        say(checked.no_case_sentence(date))
+        return
     columns = [
         "list_rank",
         "person_id",
