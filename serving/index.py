@@ -5,17 +5,21 @@ internet, and its OpenAPI document's description is a row of badge images from
 third-party sites. This middleware answers `GET /` (and `HEAD /`) with a page of
 our own (`serving/page/api.html`) that loads only files of this service: Swagger
 UI from BentoML's bundled copy, with no validator badge and no "try it out"
-console. In `/docs.json` it replaces the description with ours and drops BentoML's
-contact address. Every other
-request passes through.
+console. It answers `/docs.json` with BentoML's document rewritten as Timpora's
+(`serving.openapi`: title, package and model version, description, the bearer key
+scheme and the refusals), the model version read per request, since it can change
+while the service runs. Every other request passes through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
+
+from serving.openapi import api_version, package_version, timpora_openapi
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,19 +29,18 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 INDEX_HTML = Path(__file__).resolve().parent / "page" / "api.html"
 OPENAPI_PATH = "/docs.json"
-DESCRIPTION = (
-    "Inspection priority scores with their reasons for partner systems, the committed inspection "
-    "lists of the supervisor page, and the model in service. Every call needs "
-    "`Authorization: Bearer <key>`. Scores order work; they never decide an outcome."
-)
 
 
 class IndexPage:
     """ASGI middleware: `/` is Timpora's own self-contained API page, not BentoML's."""
 
-    def __init__(self, app: App, page: Path = INDEX_HTML) -> None:
+    def __init__(
+        self, app: App, page: Path = INDEX_HTML, model_version: Callable[[], str | None] | None = None
+    ) -> None:
         self.app = app
         self.body = page.read_bytes()
+        self.model_version = model_version  # the version served now, None before the model is loaded
+        self.package_version = package_version()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path") if scope.get("type") == "http" else None
@@ -56,7 +59,9 @@ class IndexPage:
         await _send(send, 200, body, b"text/html; charset=utf-8", [], length=len(self.body))
 
     async def _openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """BentoML's OpenAPI document with our description in `info` (the rest unchanged)."""
+        """BentoML's OpenAPI document as Timpora's, with the version of the model served now."""
+        model = self.model_version() if self.model_version is not None else None
+        version = api_version(self.package_version, model)
         start: Message = {}
         chunks: list[bytes] = []
 
@@ -66,23 +71,17 @@ class IndexPage:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
-                    await _finish(send, start, b"".join(chunks))
+                    await _finish(send, start, b"".join(chunks), version)
             else:
                 await send(message)
 
         await self.app(scope, receive, capture)
 
 
-async def _finish(send: Send, start: Message, body: bytes) -> None:
+async def _finish(send: Send, start: Message, body: bytes, version: str) -> None:
     if start.get("status") == 200:
-        try:
-            spec = json.loads(body)
-            info = spec.setdefault("info", {})
-            info["description"] = DESCRIPTION
-            info.pop("contact", None)  # BentoML's own address, not this service's operator
-            body = json.dumps(spec).encode()
-        except (ValueError, AttributeError):  # not the JSON document expected: pass it on as it is
-            pass
+        with contextlib.suppress(ValueError, AttributeError):  # not the document expected: pass it on
+            body = json.dumps(timpora_openapi(json.loads(body), version)).encode()
     headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
     headers.append((b"content-length", str(len(body)).encode()))
     await send({**start, "headers": headers})

@@ -515,4 +515,18 @@ InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]
 )
 metrics_paths.install()  # /metrics: one label for every path outside the service's routes
 service_log.install()  # refusals in one INFO line, failed requests without request values
-InspectionPriority.add_asgi_middleware(IndexPage)  # type: ignore[attr-defined]  # `/`: our page, not BentoML's
+
+
+def _served_version() -> str | None:
+    """The model version this worker serves now (for `/docs.json`); None before the service starts."""
+    try:
+        service = bentoml.get_current_service()
+    except bentoml.exceptions.BentoMLException:
+        return None
+    served: _Served | None = getattr(service, "served", None)
+    return served.engine.version if served is not None else None
+
+
+InspectionPriority.add_asgi_middleware(  # type: ignore[attr-defined]  # `/`: our page, not BentoML's
+    IndexPage, model_version=_served_version
+)
