@@ -20,8 +20,10 @@ from features.assignment import (
     draw_arms,
     read_assignments,
 )
+from features.contract import DISTRICTS
+from features.filters import KnownFilters
 from features.lists import LISTS_DIR, commit_list
-from features.tables import Tables
+from features.tables import Tables, empty_frame
 from models.listing import ExplorationDesign, draw_inspection_list
 from models.office_rule import office_rule_scores
 from models.scoring import ScoredCases
@@ -202,6 +204,9 @@ def _engine(data: Path, scored: ScoredCases) -> ScoringEngine:
     engine._cached_dates, engine._lock, engine._date_locks = 4, threading.Lock(), {}
     engine.settings = ServingSettings()
     engine._cache = OrderedDict({scored.as_of: _ScoredDate.of(scored)})
+    engine.known_filters = KnownFilters.of(
+        empty_frame(DISTRICTS), scored.table["district"].dropna().astype(str)
+    )
     return engine
 
 
